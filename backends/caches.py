@@ -1,0 +1,113 @@
+"""The three kinds of cache: how a file's name maps to an image reference, and back.
+
+- singularity (Determined's `singularity_image_root`): the file is
+  `ROOT/<image ref as written>`, colon kept, with or without `.sif`.
+- enroot (`manage-enroot-cache -s DIR`, pyxis `--container-save`): the file is
+  named as `enroot import` names it: registry dropped, `/` and the tag joined
+  with `+`, `.sqsh`.
+- podman (`podman save --format=oci-archive`): the reference is inside the
+  archive; the file name is only for people.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from backends import refs
+from backends.model import CacheKind, Format, ProbeResult
+
+#: Our own trash directory inside each cache (see the delete job); never scanned as images.
+TRASH_DIR = ".imgcache-trash"
+#: Names of files being written or left behind by an interrupted write.
+_INCOMPLETE = re.compile(
+    r"""(
+        ^\.imgcache-.*            # our own temporary files
+      | ^\..*\.(tmp|part)(\.|$)   # hidden temporaries of other tools
+      | \.(tmp|part|partial|download|incomplete|crdownload)$
+    )""",
+    re.VERBOSE,
+)
+#: Temporary-file prefix of imgcache's own jobs; `.imgcache-<final name>.<job>.tmp`.
+TEMP_PREFIX = ".imgcache-"
+
+
+def looks_incomplete(name: str) -> bool:
+    """True when a file's name says it is a temporary or partial download."""
+    return bool(_INCOMPLETE.search(name))
+
+
+def ref_string(kind: CacheKind, ref: refs.Reference) -> str:
+    """The reference a cache of `kind` records for `ref`, as `Image.ref` holds it.
+
+    enroot drops the registry from its file names, so an enroot file's reference
+    is the repository path and tag alone; the others are fully normalised.
+    """
+    if kind is CacheKind.ENROOT:
+        return f"{ref.path}:{ref.tag or 'latest'}"
+    return str(ref.normalized())
+
+
+def ref_from_name(kind: CacheKind, rel: str) -> tuple[str | None, str | None]:
+    """The reference a file's name maps to, or (None, reason) when it does not."""
+    try:
+        if kind is CacheKind.SINGULARITY:
+            return ref_string(kind, refs.singularity_ref_from_relpath(rel)), None
+        if kind is CacheKind.ENROOT:
+            name = os.path.basename(rel)
+            if not name.endswith(".sqsh"):
+                return None, "enroot images are named <repository+tag>.sqsh"
+            return ref_string(kind, refs.enroot_ref_from_filename(name)), None
+    except refs.RefError as exc:
+        return None, str(exc)
+    return None, "podman archives carry their reference inside the file"
+
+
+def ref_for(kind: CacheKind, rel: str, probe: ProbeResult) -> tuple[str | None, str | None]:
+    """The reference of a file: from its name, or for archives from inside it."""
+    if looks_incomplete(os.path.basename(rel)):
+        # A partial download is no image yet, whatever its name would map to.
+        return None, "an unfinished write, not an image"
+    if probe.archive is not None and (kind is CacheKind.PODMAN or probe.archive.refs):
+        for text in probe.archive.refs:
+            try:
+                return ref_string(CacheKind.PODMAN, refs.parse(text)), None
+            except refs.RefError:
+                continue
+        if kind is CacheKind.PODMAN:
+            return None, "the archive names no image reference"
+    if kind is CacheKind.PODMAN:
+        if probe.format is Format.UNKNOWN:
+            return None, "not an image archive"
+        return None, "the archive names no image reference"
+    return ref_from_name(kind, rel)
+
+
+def target_relpath(kind: CacheKind, ref: refs.Reference) -> str:
+    """Where a new image for `ref` goes, relative to a cache root of `kind`."""
+    if kind is CacheKind.SINGULARITY:
+        return refs.singularity_relpath(ref)
+    if kind is CacheKind.ENROOT:
+        return refs.enroot_filename(ref)
+    return refs.podman_filename(ref)
+
+
+def target_path(kind: CacheKind, root: str, ref: refs.Reference) -> str:
+    """The absolute path for `ref` in a cache, checked to lie inside the root."""
+    return refs.path_in_root(root, target_relpath(kind, ref))
+
+
+def expected_paths(kind: CacheKind, root: str, ref: refs.Reference) -> list[str]:
+    """Every path under which the runtime finds `ref`, the preferred one first."""
+    first = target_path(kind, root, ref)
+    if kind is CacheKind.SINGULARITY:
+        return [first, first + ".sif"]
+    return [first]
+
+
+#: The formats each kind of cache is expected to hold.
+NATIVE_FORMATS = {
+    CacheKind.SINGULARITY: (Format.SIF, Format.SQUASHFS),
+    CacheKind.ENROOT: (Format.SQUASHFS,),
+    CacheKind.PODMAN: (Format.OCI_ARCHIVE, Format.DOCKER_ARCHIVE),
+}

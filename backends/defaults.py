@@ -1,0 +1,222 @@
+"""The default image of each environment, and whether each cache holds it.
+
+Default images change with every Determined release, so they are data: the
+profiles shipped in `data/profiles.toml`, one per generation named in the
+image-cache pages, with master.yaml's `task_container_defaults.image` and the
+config's own `[defaults]` entries laid over the chosen profile.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from backends import caches, refs
+from backends.config import ENVIRONMENTS, ConfigError, Settings
+from backends.model import CacheKind, Image
+
+#: How each environment is named on screen.
+ENVIRONMENT_TITLES = {"cpu": "CPU", "cuda": "NVIDIA (CUDA)", "rocm": "AMD (ROCm)"}
+#: Prefixes Determined accepts for a default that is a file rather than a reference.
+PATH_PREFIXES = ("oci-archive:", "docker-archive:")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One generation of default images."""
+
+    name: str
+    title: str
+    source: str
+    order: int
+    images: Mapping[str, str]
+
+
+@cache
+def load_profiles() -> dict[str, Profile]:
+    """The shipped profiles by name, newest first."""
+    text = resources.files("backends").joinpath("data/profiles.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    profiles = [
+        Profile(
+            name=name,
+            title=entry["title"],
+            source=entry["source"],
+            order=int(entry["order"]),
+            images={env: entry[env] for env in ENVIRONMENTS if env in entry},
+        )
+        for name, entry in data["profiles"].items()
+    ]
+    profiles.sort(key=lambda p: -p.order)
+    return {p.name: p for p in profiles}
+
+
+def choose_profile(settings: Settings) -> Profile:
+    """The profile the config names, else the newest one shipped."""
+    profiles = load_profiles()
+    if settings.profile is None:
+        return next(iter(profiles.values()))
+    try:
+        return profiles[settings.profile]
+    except KeyError:
+        names = ", ".join(profiles)
+        raise ConfigError(
+            f"unknown defaults profile {settings.profile!r} (known: {names})"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultImage:
+    """The default image of one environment."""
+
+    env: str
+    value: str
+    """As written in the profile or config: a reference, or a file path."""
+    origin: str
+    ref: refs.Reference | None
+    """The parsed reference; None when the default is a file path."""
+    file: str | None
+    """The file a path default names (without `oci-archive:`); None for references."""
+    error: str | None = None
+    """Why the value is neither a reference nor a path."""
+
+    @property
+    def title(self) -> str:
+        """The environment's name on screen."""
+        return ENVIRONMENT_TITLES[self.env]
+
+
+def _default(env: str, value: str, origin: str) -> DefaultImage:
+    for prefix in PATH_PREFIXES:
+        if value.startswith(prefix):
+            return DefaultImage(env, value, origin, None, value[len(prefix) :])
+    if value.startswith("/"):
+        return DefaultImage(env, value, origin, None, value)
+    try:
+        return DefaultImage(env, value, origin, refs.parse(value), None)
+    except refs.RefError as exc:
+        return DefaultImage(env, value, origin, None, None, str(exc))
+
+
+def resolve_defaults(settings: Settings) -> tuple[Profile, list[DefaultImage]]:
+    """The profile in use and the default image of each environment it or the config names."""
+    profile = choose_profile(settings)
+    result = []
+    for env in ENVIRONMENTS:
+        if env in settings.default_images:
+            value = settings.default_images[env]
+            origin = settings.default_origins.get(env, "config")
+        elif env in profile.images:
+            value = profile.images[env]
+            origin = f"profile {profile.name}"
+        else:
+            continue
+        result.append(_default(env, value, origin))
+    return profile, result
+
+
+def default_keys(defaults: Iterable[DefaultImage]) -> set[str]:
+    """Normalised references of the defaults, for quick membership tests."""
+    return {str(d.ref.normalized()) for d in defaults if d.ref is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Whether one cache holds one default image, and where."""
+
+    default: DefaultImage
+    cache_kind: CacheKind
+    cache_root: str
+    state: str
+    """present, missing, broken (there but corrupt or incomplete), elsewhere (the image
+    is there under a name the runtime will not look up), or n/a (cannot be stored here)."""
+    path: str | None
+    """The file found, or where it would go."""
+    detail: str = ""
+
+    @property
+    def cached(self) -> bool:
+        """True when the runtime will find a usable file."""
+        return self.state == "present"
+
+
+def presence(
+    defaults: Sequence[DefaultImage],
+    roots: Sequence[tuple[CacheKind, str]],
+    images: Sequence[Image],
+) -> list[Presence]:
+    """For each default and each cache, whether the cache holds it."""
+    by_path = {image.path: image for image in images}
+    by_ref: dict[tuple[str, str], list[Image]] = {}
+    for image in images:
+        if image.ref is not None:
+            by_ref.setdefault((image.root, image.ref), []).append(image)
+
+    result = []
+    for default in defaults:
+        for kind, root in roots:
+            result.append(_one(default, kind, root, by_path, by_ref))
+    return result
+
+
+def _usable(image: Image) -> bool:
+    return not image.probe.corrupt and "incomplete" not in image.codes
+
+
+def _one(
+    default: DefaultImage,
+    kind: CacheKind,
+    root: str,
+    by_path: Mapping[str, Image],
+    by_ref: Mapping[tuple[str, str], list[Image]],
+) -> Presence:
+    if default.ref is None:
+        if default.file is None:
+            return Presence(default, kind, root, "n/a", None, default.error or "")
+        # A default that is a file path is only "in" the cache that contains it.
+        inside = os.path.commonpath([root, os.path.abspath(default.file)]) == root
+        if not inside:
+            return Presence(default, kind, root, "n/a", default.file, "a file outside this cache")
+        image = by_path.get(os.path.abspath(default.file))
+        if image is None:
+            return Presence(default, kind, root, "missing", default.file)
+        state = "present" if _usable(image) else "broken"
+        return Presence(default, kind, root, state, image.path)
+
+    try:
+        candidates = caches.expected_paths(kind, root, default.ref)
+    except refs.RefError as exc:
+        return Presence(default, kind, root, "n/a", None, str(exc))
+    if kind is CacheKind.PODMAN:
+        # Archives carry their reference inside; any file name will do.
+        found = by_ref.get((root, caches.ref_string(kind, default.ref)), [])
+        usable = [image for image in found if _usable(image)]
+        if usable:
+            return Presence(default, kind, root, "present", usable[0].path)
+        if found:
+            return Presence(default, kind, root, "broken", found[0].path)
+        return Presence(default, kind, root, "missing", candidates[0])
+
+    for path in candidates:
+        image = by_path.get(path)
+        if image is not None:
+            if _usable(image):
+                return Presence(default, kind, root, "present", path)
+            reason = image.probe.error or "incomplete"
+            return Presence(default, kind, root, "broken", path, reason)
+    others = by_ref.get((root, caches.ref_string(kind, default.ref)), [])
+    if others:
+        wanted = os.path.relpath(candidates[0], root)
+        return Presence(
+            default,
+            kind,
+            root,
+            "elsewhere",
+            others[0].path,
+            f"stored as {others[0].rel}; the runtime looks for {wanted}",
+        )
+    return Presence(default, kind, root, "missing", candidates[0])

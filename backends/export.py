@@ -1,0 +1,110 @@
+"""The JSON shapes of `imgcache list --json` and `imgcache defaults --json`.
+
+These are an interface for scripts: keys are only ever added, never renamed or
+removed, and the README documents each one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from backends.defaults import Presence, Profile
+from backends.inventory import Inventory
+from backends.model import Image
+
+SCHEMA_VERSION = 1
+
+
+def iso(timestamp: float) -> str:
+    """A POSIX timestamp as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def image_dict(image: Image) -> dict[str, Any]:
+    """One image as `imgcache list --json` prints it."""
+    probe = image.probe
+    out: dict[str, Any] = {
+        "cache": image.cache.value,
+        "root": image.root,
+        "path": image.path,
+        "ref": image.ref,
+        "ref_error": image.ref_error,
+        "format": probe.format.value,
+        "compression": probe.compression,
+        "data_compressed": probe.data_compressed,
+        "block_size": probe.block_size,
+        "size": image.stat.size,
+        "mtime": iso(image.stat.mtime),
+        "atime": iso(image.stat.atime),
+        "owner": image.owner,
+        "group": image.group,
+        "mode": f"{image.stat.mode & 0o7777:04o}",
+        "findings": list(image.codes),
+        "reasons": {f.code: f.reason for f in image.findings},
+        "error": probe.error,
+        "note": probe.note,
+    }
+    if probe.sif is not None:
+        out["sif"] = {
+            "arch": probe.sif.arch,
+            "signed": probe.sif.signed,
+            "partitions": [
+                {
+                    "id": d.id,
+                    "fstype": d.fstype,
+                    "parttype": d.parttype,
+                    "arch": d.arch,
+                    "size": d.size,
+                }
+                for d in probe.sif.descriptors
+                if d.fstype is not None
+            ],
+            "descriptors": [d.datatype_name for d in probe.sif.descriptors],
+        }
+    if probe.archive is not None:
+        out["archive"] = {
+            "refs": list(probe.archive.refs),
+            "layers": len(probe.archive.layers),
+            "media_types": sorted({layer.media_type for layer in probe.archive.layers}),
+        }
+    return out
+
+
+def presence_dict(p: Presence) -> dict[str, Any]:
+    """One default in one cache, as `imgcache defaults --json` prints it."""
+    return {
+        "cache": p.cache_kind.value,
+        "root": p.cache_root,
+        "state": p.state,
+        "path": p.path,
+        "detail": p.detail or None,
+    }
+
+
+def profile_dict(profile: Profile) -> dict[str, Any]:
+    """A shipped profile of default images."""
+    return {
+        "name": profile.name,
+        "title": profile.title,
+        "source": profile.source,
+        "images": dict(profile.images),
+    }
+
+
+def defaults_dict(inventory: Inventory) -> dict[str, Any]:
+    """The whole `imgcache defaults --json` document."""
+    entries = []
+    for default in inventory.defaults:
+        entries.append(
+            {
+                "env": default.env,
+                "title": default.title,
+                "image": default.value,
+                "ref": str(default.ref.normalized()) if default.ref else None,
+                "origin": default.origin,
+                "error": default.error,
+                "caches": [presence_dict(p) for p in inventory.presence if p.default is default],
+            }
+        )
+    return {"profile": profile_dict(inventory.profile), "defaults": entries}

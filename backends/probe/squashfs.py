@@ -1,0 +1,155 @@
+"""Read the 96-byte squashfs 4.0 superblock: codec, block size, what is compressed.
+
+The layout and flag bits follow squashfs-tools' `squashfs_fs.h`. A superblock is
+checked as far as it can be without reading anything else: a filesystem that claims
+more bytes than the file (or SIF partition) holds is truncated, and offsets or sizes
+outside what the format allows mean the file is corrupt.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from backends.model import SquashInfo
+
+#: The squashfs 4.0 magic, little-endian "hsqs".
+MAGIC = b"hsqs"
+#: Byte-swapped magic: big-endian squashfs, or 3.x and older written on such hosts.
+MAGIC_SWAPPED = b"sqsh"
+SUPERBLOCK_SIZE = 96
+
+# magic, inodes, mkfs_time, block_size, fragments; compression, block_log, flags,
+# no_ids, major, minor; root inode, bytes_used and the six table offsets.
+_SUPERBLOCK = struct.Struct("<4sIIII6H8Q")
+assert _SUPERBLOCK.size == SUPERBLOCK_SIZE
+
+#: Compression ids as squashfs_fs.h numbers them.
+COMPRESSORS: dict[int, str] = {1: "gzip", 2: "lzma", 3: "lzo", 4: "xz", 5: "lz4", 6: "zstd"}
+
+# Superblock flag bits (squashfs_fs.h SQUASHFS_NOI, _NOD, _NOF, ...).
+UNCOMPRESSED_INODES = 0x0001
+UNCOMPRESSED_DATA = 0x0002
+UNCOMPRESSED_FRAGMENTS = 0x0008
+NO_FRAGMENTS = 0x0010
+ALWAYS_FRAGMENTS = 0x0020
+DUPLICATES = 0x0040
+EXPORTABLE = 0x0080
+UNCOMPRESSED_XATTRS = 0x0100
+NO_XATTRS = 0x0200
+COMPRESSOR_OPTIONS = 0x0400
+UNCOMPRESSED_IDS = 0x0800
+
+MIN_BLOCK_SIZE = 4 * 1024
+MAX_BLOCK_SIZE = 1024 * 1024
+#: A table offset that means "this table is absent" (SQUASHFS_INVALID_BLK, -1).
+ABSENT = 0xFFFF_FFFF_FFFF_FFFF
+
+
+class SquashfsError(ValueError):
+    """The superblock is not a usable squashfs 4.0 superblock; str() says why."""
+
+
+def _size(n: int) -> str:
+    """Name a byte count the way the reasons do: exact, with a readable unit."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
+
+
+def parse_superblock(data: bytes, available: int, *, container: str = "file") -> SquashInfo:
+    """Parse a squashfs superblock from `data` (its first 96 bytes or more).
+
+    `available` is how many bytes of file (or of SIF partition) start at the
+    superblock; a filesystem claiming more is truncated. `container` names that
+    space in the reason ("file", "partition"). Raises SquashfsError (a ValueError)
+    with a reason a person can read.
+    """
+    if data[:4] == MAGIC_SWAPPED:
+        raise SquashfsError("squashfs 3.x or big-endian, not supported")
+    if data[:4] != MAGIC:
+        raise SquashfsError("no squashfs superblock (magic 'hsqs' missing)")
+    if len(data) < SUPERBLOCK_SIZE:
+        raise SquashfsError(
+            f"truncated: the squashfs superblock is {SUPERBLOCK_SIZE} bytes, "
+            f"the {container} has {len(data)}"
+        )
+    (
+        _magic,
+        inodes,
+        mkfs_time,
+        block_size,
+        _fragments,
+        compression_id,
+        block_log,
+        flags,
+        _no_ids,
+        major,
+        minor,
+        _root_inode,
+        bytes_used,
+        id_table,
+        xattr_id_table,
+        inode_table,
+        directory_table,
+        fragment_table,
+        lookup_table,
+    ) = _SUPERBLOCK.unpack_from(data)
+
+    # Version first: 3.x superblocks share the magic but not the layout, so every
+    # other field would be read from the wrong place.
+    if (major, minor) != (4, 0):
+        raise SquashfsError(f"squashfs version {major}.{minor} is not supported (only 4.0)")
+    if compression_id not in COMPRESSORS:
+        raise SquashfsError(f"unknown squashfs compression id {compression_id}")
+    power_of_two = block_size > 0 and block_size & (block_size - 1) == 0
+    if not power_of_two or not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE:
+        raise SquashfsError(
+            f"block size {block_size} is not a power of two between 4 KiB and 1 MiB"
+        )
+    if 1 << block_log != block_size:
+        raise SquashfsError(f"block_log {block_log} disagrees with block size {_size(block_size)}")
+    if bytes_used > available:
+        raise SquashfsError(
+            f"truncated: superblock says {bytes_used} bytes, {container} has {available}"
+        )
+    if bytes_used < SUPERBLOCK_SIZE:
+        raise SquashfsError(f"superblock says the filesystem is only {bytes_used} bytes")
+
+    tables = (
+        ("id table", id_table, False),
+        ("xattr id table", xattr_id_table, True),
+        ("inode table", inode_table, False),
+        ("directory table", directory_table, False),
+        ("fragment table", fragment_table, True),
+        ("export table", lookup_table, True),
+    )
+    for name, start, optional in tables:
+        if optional and start == ABSENT:
+            continue
+        if start > bytes_used:
+            raise SquashfsError(
+                f"{name} starts at {start}, beyond the {bytes_used} bytes the filesystem uses"
+            )
+        if start < SUPERBLOCK_SIZE:
+            raise SquashfsError(f"{name} starts at {start}, inside the superblock")
+
+    return SquashInfo(
+        compression=COMPRESSORS[compression_id],
+        compression_id=compression_id,
+        block_size=block_size,
+        flags=flags,
+        inodes=inodes,
+        bytes_used=bytes_used,
+        mkfs_time=mkfs_time,
+        version=(major, minor),
+        inodes_compressed=not flags & UNCOMPRESSED_INODES,
+        data_compressed=not flags & UNCOMPRESSED_DATA,
+        fragments_compressed=not flags & UNCOMPRESSED_FRAGMENTS,
+        no_fragments=bool(flags & NO_FRAGMENTS),
+        xattrs_compressed=not flags & UNCOMPRESSED_XATTRS,
+        # mksquashfs writes the id table with the inode metadata, so -noI leaves it
+        # raw even without the NOID bit; unsquashfs -s reports it the same way.
+        ids_compressed=not flags & (UNCOMPRESSED_IDS | UNCOMPRESSED_INODES),
+        compressor_options=bool(flags & COMPRESSOR_OPTIONS),
+    )

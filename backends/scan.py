@@ -1,0 +1,414 @@
+"""Walk the caches: one `lstat` per entry, headers read once per version of a file.
+
+The scanner keeps what it saw of every directory, so a watch hint re-lists only
+the directories that changed, and a header is read again only when the file's
+(device, inode, size, mtime) changed. Header reads of new files run on a small
+thread pool: on a network filesystem each read is a round trip, and a few in
+flight hide the latency without a stat storm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import stat as statmod
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from backends import caches, probe
+from backends.config import CacheSpec
+from backends.model import FileStat, Format, Image, ProbeResult
+
+_SKIP_DIRS = {caches.TRASH_DIR}
+
+
+def file_stat(st: os.stat_result) -> FileStat:
+    """Keep the parts of an `lstat` result imgcache uses."""
+    return FileStat(
+        dev=st.st_dev,
+        ino=st.st_ino,
+        size=st.st_size,
+        mtime=st.st_mtime,
+        atime=st.st_atime,
+        ctime=st.st_ctime,
+        mode=st.st_mode,
+        uid=st.st_uid,
+        gid=st.st_gid,
+    )
+
+
+@lru_cache(maxsize=4096)
+def user_name(uid: int) -> str:
+    """The user name for `uid`, or the number when the user is unknown."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+@lru_cache(maxsize=4096)
+def group_name(gid: int) -> str:
+    """The group name for `gid`, or the number when the group is unknown."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+class ProbeMemo:
+    """Probe results by file version, shared by every scan of one process."""
+
+    def __init__(self) -> None:
+        self._results: dict[tuple[int, int, int, int], ProbeResult] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.bytes_read = 0
+
+    def get(self, key: tuple[int, int, int, int]) -> ProbeResult | None:
+        """The remembered result for this version of a file, if any."""
+        with self._lock:
+            result = self._results.get(key)
+            if result is not None:
+                self.hits += 1
+            return result
+
+    def put(self, key: tuple[int, int, int, int], result: ProbeResult) -> None:
+        """Remember a result; errors reading the file are not remembered."""
+        with self._lock:
+            self.misses += 1
+            self.bytes_read += result.bytes_read
+            if not (result.note or "").startswith("cannot read"):
+                self._results[key] = result
+
+    def forget(self, keys: Iterable[tuple[int, int, int, int]]) -> None:
+        """Drop results for versions that no longer exist."""
+        with self._lock:
+            for key in keys:
+                self._results.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
+def probe_one(path: str, size: int) -> ProbeResult:
+    """Probe a file, turning a failure to open or read it into a note."""
+    try:
+        return probe.probe_path(path, size)
+    except OSError as exc:
+        return ProbeResult(Format.UNKNOWN, note=f"cannot read: {exc.strerror or exc}")
+
+
+@dataclass(slots=True)
+class _Dir:
+    """What the scanner saw of one directory."""
+
+    stat: FileStat
+    blocked_by: str | None
+    """The closest directory at or above this one (inside the root) that other
+    users cannot traverse, if any."""
+    files: dict[str, Image] = field(default_factory=dict)
+    subdirs: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """What one scan or rescan cost."""
+
+    lstats: int = 0
+    dirs: int = 0
+    files: int = 0
+    probed: int = 0
+    memo_hits: int = 0
+    header_bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Which paths a rescan added, changed and removed."""
+
+    added: frozenset[str] = frozenset()
+    changed: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+class CacheScanner:
+    """Scans one cache and keeps its directory tree for incremental rescans."""
+
+    def __init__(self, spec: CacheSpec, memo: ProbeMemo, dir_mode: int) -> None:
+        self.spec = spec
+        self.memo = memo
+        # Others need the execute bit on every directory to reach an image.
+        self._traverse_bits = dir_mode & 0o011
+        self._dirs: dict[str, _Dir] = {}
+        self.problems: dict[str, str] = {}
+        """Directory -> why it could not be read."""
+
+    @property
+    def root(self) -> str:
+        """The cache root."""
+        return self.spec.path
+
+    def images(self) -> Iterator[Image]:
+        """Every image found, in no particular order."""
+        for d in self._dirs.values():
+            yield from d.files.values()
+
+    def scan(self, pool: ThreadPoolExecutor | None, stats: ScanStats) -> Change:
+        """Walk the whole cache; returns what differs from the previous walk."""
+        return self.rescan([self.root], pool, stats, recursive=True)
+
+    def rescan(
+        self,
+        dirs: Iterable[str],
+        pool: ThreadPoolExecutor | None,
+        stats: ScanStats,
+        *,
+        recursive: bool = False,
+    ) -> Change:
+        """Re-list `dirs` (watch hints); new subdirectories are walked whole.
+
+        With `recursive`, everything below `dirs` is re-listed too (a full rescan,
+        which still reads no header of an unchanged file).
+        """
+        before: dict[str, Image] = {}
+        after: dict[str, Image] = {}
+        pending: list[tuple[str, str, FileStat, str | None]] = []
+        queue = [d for d in {os.path.normpath(d) for d in dirs} if self._inside(d)]
+        # Parents first (pop takes from the end), so a vanished subtree is dropped
+        # whole before any of its directories would be listed on its own.
+        queue.sort(key=len, reverse=True)
+        visited: set[str] = set()
+        while queue:
+            path = queue.pop()
+            if path in visited:
+                continue
+            visited.add(path)
+            old = self._dirs.get(path)
+            if old is not None:
+                before.update(old.files)
+            new_subdirs = self._list(path, old, pending, after, stats)
+            if new_subdirs is None:
+                # Gone or unreadable: forget it and everything below it.
+                for sub in self._subtree(path):
+                    before.update(self._dirs[sub].files)
+                    del self._dirs[sub]
+                continue
+            d = self._dirs[path]
+            for sub in d.subdirs:
+                child = os.path.join(path, sub)
+                if recursive or sub in new_subdirs or child not in self._dirs:
+                    queue.append(child)
+            # Subdirectories that disappeared take their subtree with them.
+            for gone in (old.subdirs - d.subdirs) if old else ():
+                for sub in self._subtree(os.path.join(path, gone)):
+                    before.update(self._dirs[sub].files)
+                    del self._dirs[sub]
+
+        self._probe(pending, pool, stats, after)
+        added = frozenset(p for p in after if p not in before)
+        removed = frozenset(p for p in before if p not in after)
+        changed = frozenset(
+            p for p in after if p in before and before[p].stat.key != after[p].stat.key
+        )
+        gone_keys = [before[p].stat.key for p in removed]
+        gone_keys += [before[p].stat.key for p in changed]
+        self.memo.forget(gone_keys)
+        return Change(added, changed, removed)
+
+    def _inside(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.root.rstrip("/") + "/")
+
+    def _subtree(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        return [p for p in self._dirs if p == path or p.startswith(prefix)]
+
+    def _blocked(self, path: str, st: FileStat) -> str | None:
+        if path != self.root:
+            parent = self._dirs.get(os.path.dirname(path))
+            if parent is not None and parent.blocked_by:
+                return parent.blocked_by
+        if st.mode & self._traverse_bits != self._traverse_bits:
+            return path
+        return None
+
+    def _list(
+        self,
+        path: str,
+        old: _Dir | None,
+        pending: list[tuple[str, str, FileStat, str | None]],
+        after: dict[str, Image],
+        stats: ScanStats,
+    ) -> set[str] | None:
+        """List one directory; returns its subdirectories that are new, or None if gone."""
+        try:
+            st = file_stat(os.lstat(path))
+            stats.lstats += 1
+            if not statmod.S_ISDIR(st.mode):
+                return None
+            entries = list(os.scandir(path))
+        except FileNotFoundError:
+            self.problems.pop(path, None)
+            return None
+        except OSError as exc:
+            self.problems[path] = f"cannot list {path}: {exc.strerror or exc}"
+            return None
+        self.problems.pop(path, None)
+        stats.dirs += 1
+        d = _Dir(st, self._blocked(path, st))
+        self._dirs[path] = d
+        new_subdirs: set[str] = set()
+        for entry in entries:
+            name = entry.name
+            try:
+                est = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # vanished between listing and lstat
+            stats.lstats += 1
+            mode = est.st_mode
+            if statmod.S_ISDIR(mode):
+                if name in _SKIP_DIRS:
+                    continue
+                d.subdirs.add(name)
+                if old is None or name not in old.subdirs:
+                    new_subdirs.add(name)
+                continue
+            if not (statmod.S_ISREG(mode) or statmod.S_ISLNK(mode)):
+                continue  # sockets, fifos, devices are never images
+            stats.files += 1
+            fst = file_stat(est)
+            full = entry.path
+            previous = old.files.get(name) if old else None
+            if previous is not None and previous.stat.key == fst.key and previous.stat == fst:
+                # Unchanged: keep the record as it is (findings are recomputed later).
+                d.files[name] = previous
+                after[full] = previous
+                stats.memo_hits += 1
+                continue
+            link = None
+            if statmod.S_ISLNK(mode):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(full)
+            pending.append((path, full, fst, link))
+        return new_subdirs
+
+    def _probe(
+        self,
+        pending: list[tuple[str, str, FileStat, str | None]],
+        pool: ThreadPoolExecutor | None,
+        stats: ScanStats,
+        after: dict[str, Image],
+    ) -> None:
+        results: dict[str, ProbeResult] = {}
+        misses: list[tuple[str, FileStat]] = []
+        for _, full, fst, link in pending:
+            if link is not None:
+                results[full] = ProbeResult(
+                    Format.UNKNOWN, note=f"symbolic link to {link}; imgcache does not follow links"
+                )
+                continue
+            cached = self.memo.get(fst.key)
+            if cached is not None:
+                results[full] = cached
+                stats.memo_hits += 1
+            else:
+                misses.append((full, fst))
+        if misses:
+            paths = [m[0] for m in misses]
+            sizes = [m[1].size for m in misses]
+            if pool is None or len(misses) < 8:
+                probed = [probe_one(p, s) for p, s in zip(paths, sizes, strict=True)]
+            else:
+                probed = list(pool.map(probe_one, paths, sizes, chunksize=16))
+            for (full, fst), result in zip(misses, probed, strict=True):
+                self.memo.put(fst.key, result)
+                results[full] = result
+                stats.probed += 1
+                stats.header_bytes += result.bytes_read
+        for dirpath, full, fst, _ in pending:
+            d = self._dirs.get(dirpath)
+            if d is None:
+                continue
+            image = self._image(full, fst, results[full], d)
+            d.files[os.path.basename(full)] = image
+            after[full] = image
+
+    def _image(self, full: str, fst: FileStat, result: ProbeResult, d: _Dir) -> Image:
+        rel = full[len(self.root) :].lstrip("/")
+        ref, ref_error = caches.ref_for(self.spec.kind, rel, result)
+        return Image(
+            cache=self.spec.kind,
+            root=self.root,
+            path=full,
+            ref=ref,
+            ref_error=ref_error,
+            stat=fst,
+            probe=result,
+            owner=user_name(fst.uid),
+            group=group_name(fst.gid),
+            blocked_by=d.blocked_by,
+        )
+
+
+class Scanner:
+    """Scans every configured cache, remembering headers between scans."""
+
+    def __init__(
+        self,
+        specs: Iterable[CacheSpec],
+        *,
+        workers: int = 4,
+        dir_mode: int = 0o755,
+        memo: ProbeMemo | None = None,
+    ) -> None:
+        self.memo = memo or ProbeMemo()
+        self.caches = [CacheScanner(spec, self.memo, dir_mode) for spec in specs]
+        self._workers = workers
+        self._lock = threading.Lock()
+
+    def scan(self) -> tuple[Change, ScanStats]:
+        """Walk every cache whole."""
+        return self._run(lambda c, pool, stats: c.scan(pool, stats))
+
+    def rescan(self, dirs: Iterable[str]) -> tuple[Change, ScanStats]:
+        """Re-list only `dirs` (and new directories below them)."""
+        wanted = list(dirs)
+        return self._run(lambda c, pool, stats: c.rescan(wanted, pool, stats))
+
+    def _run(self, step) -> tuple[Change, ScanStats]:  # noqa: ANN001 - a private callback
+        start = time.perf_counter()
+        stats = ScanStats()
+        added: set[str] = set()
+        changed: set[str] = set()
+        removed: set[str] = set()
+        # One scan at a time: the watcher's rescans and the periodic full scan
+        # must not interleave their edits of the directory tree.
+        with self._lock, ThreadPoolExecutor(self._workers, "imgcache-probe") as pool:
+            for cache in self.caches:
+                change = step(cache, pool, stats)
+                added |= change.added
+                changed |= change.changed
+                removed |= change.removed
+        stats.seconds = time.perf_counter() - start
+        return Change(frozenset(added), frozenset(changed), frozenset(removed)), stats
+
+    def images(self) -> list[Image]:
+        """Every image of every cache, sorted by cache order then path."""
+        result: list[Image] = []
+        for cache in self.caches:
+            result.extend(sorted(cache.images(), key=lambda i: i.path))
+        return result
+
+    def problems(self) -> list[str]:
+        """Directories that could not be read, one line each."""
+        return [p for cache in self.caches for p in cache.problems.values()]

@@ -1,0 +1,1 @@
+"""Adapters for the external programs imgcache drives, one module per program."""

@@ -1,0 +1,256 @@
+"""Watch the caches for changes other admins make, and say which directories changed.
+
+Events are hints, not truth: each one only marks a directory dirty, a burst of
+them is coalesced into one call, and the scanner re-lists just those directories.
+inotify does not see changes made on other NFS/Lustre/GPFS clients, so caches on
+network filesystems (read from the mount table) are polled instead. A watcher that
+fails (inotify watch limit, root removed) falls back to polling and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from watchdog.events import (
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger("imgcache.watch")
+
+#: Filesystems whose changes on other clients inotify cannot see.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "lustre",
+        "gpfs",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ceph",
+        "fuse.ceph-fuse",
+        "beegfs",
+        "panfs",
+        "9p",
+        "afs",
+        "glusterfs",
+        "fuse.glusterfs",
+        "fuse.sshfs",
+        "fuse.gcsfuse",
+        "wekafs",
+        "fuse.juicefs",
+    }
+)
+#: Events that do not change what is in a directory.
+_IGNORED = (FileOpenedEvent, FileClosedNoWriteEvent)
+
+
+def _unescape(field: str) -> str:
+    """Undo the octal escapes (\\040 for a space) of /proc mount tables."""
+    return field.encode().decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+
+
+def mount_table(path: str = "/proc/self/mountinfo") -> list[tuple[str, str]]:
+    """(mount point, filesystem type) of every mount, in mount order."""
+    mounts = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                rest = right.split()
+                if len(fields) >= 5 and rest:
+                    mounts.append((_unescape(fields[4]), rest[0]))
+    except OSError:
+        pass
+    return mounts
+
+
+def filesystem_type(path: str, mounts: Iterable[tuple[str, str]] | None = None) -> str | None:
+    """The type of the filesystem `path` lives on, from the mount table."""
+    real = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for point, fstype in mount_table() if mounts is None else mounts:
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        # Later mounts on the same point hide earlier ones, hence ">=".
+        if inside and (best is None or len(point) >= best[0]):
+            best = (len(point), fstype)
+    return best[1] if best else None
+
+
+def needs_polling(fstype: str | None) -> bool:
+    """True for filesystems whose remote changes inotify misses."""
+    return fstype is not None and (fstype in NETWORK_FILESYSTEMS or fstype.startswith("nfs"))
+
+
+@dataclass(frozen=True, slots=True)
+class WatchMode:
+    """How one cache root is watched, for the status bar."""
+
+    root: str
+    method: str
+    """"inotify" or "polling"."""
+    reason: str
+    """Why this method, e.g. "nfs4 filesystem" or "inotify watch limit reached"."""
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, mark: Callable[[Iterable[str]], None]) -> None:
+        self._mark = mark
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, _IGNORED):
+            return
+        dirs = []
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if not raw:
+                continue
+            path = os.fsdecode(raw)
+            dirs.append(os.path.dirname(path))
+            if event.is_directory:
+                dirs.append(path)
+        self._mark(dirs)
+
+
+class CacheWatcher:
+    """Watches cache roots and reports dirty directories in coalesced batches."""
+
+    def __init__(
+        self,
+        roots: Iterable[str],
+        on_dirty: Callable[[set[str]], None],
+        on_status: Callable[[str], None] | None = None,
+        *,
+        poll_interval: float = 5.0,
+        force_polling: bool = False,
+        debounce: float = 0.3,
+    ) -> None:
+        self.roots = list(roots)
+        self._on_dirty = on_dirty
+        self._on_status = on_status or (lambda _message: None)
+        self._poll_interval = poll_interval
+        self._force_polling = force_polling
+        self._debounce = debounce
+        self._dirty: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._inotify: BaseObserver | None = None
+        self._polling: BaseObserver | None = None
+        self.modes: dict[str, WatchMode] = {}
+        self._threads: list[threading.Thread] = []
+
+    def mark(self, dirs: Iterable[str]) -> None:
+        """Mark directories dirty; the next flush reports them."""
+        with self._lock:
+            self._dirty.update(dirs)
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start watching every root and the threads that flush and supervise."""
+        for root in self.roots:
+            fstype = filesystem_type(root)
+            if self._force_polling:
+                self._watch_polling(root, "polling forced by the config")
+            elif needs_polling(fstype):
+                self._watch_polling(root, f"{fstype} filesystem: other clients' changes are polled")
+            else:
+                self._watch_inotify(root, f"{fstype or 'local'} filesystem")
+        for target, name in ((self._flush_loop, "flush"), (self._supervise, "supervise")):
+            thread = threading.Thread(target=target, name=f"imgcache-watch-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop every observer and thread."""
+        self._stop.set()
+        self._wake.set()
+        for observer in (self._inotify, self._polling):
+            if observer is not None:
+                with contextlib.suppress(Exception):
+                    observer.stop()
+        for observer in (self._inotify, self._polling):
+            if observer is not None and observer.is_alive():
+                observer.join(timeout=2)
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+    def _observer(self, polling: bool) -> BaseObserver:
+        if polling:
+            if self._polling is None:
+                self._polling = PollingObserver(timeout=self._poll_interval)
+                self._polling.daemon = True
+                self._polling.start()
+            return self._polling
+        if self._inotify is None:
+            self._inotify = Observer()
+            self._inotify.daemon = True
+            self._inotify.start()
+        return self._inotify
+
+    def _watch_inotify(self, root: str, reason: str) -> None:
+        try:
+            self._observer(polling=False).schedule(_Handler(self.mark), root, recursive=True)
+        except OSError as exc:
+            # ENOSPC is the inotify watch limit (fs.inotify.max_user_watches); EMFILE
+            # the instance limit. Either way the cache still gets watched, by polling.
+            why = "inotify watch limit reached" if exc.errno == 28 else f"inotify failed: {exc}"
+            self._watch_polling(root, why)
+            self._on_status(f"{root}: {why}; polling every {self._poll_interval:g}s")
+            return
+        self.modes[root] = WatchMode(root, "inotify", reason)
+
+    def _watch_polling(self, root: str, reason: str) -> None:
+        try:
+            self._observer(polling=True).schedule(_Handler(self.mark), root, recursive=True)
+        except OSError as exc:
+            self.modes[root] = WatchMode(root, "rescan only", f"cannot watch: {exc.strerror}")
+            return
+        self.modes[root] = WatchMode(root, "polling", reason)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            # Let a burst (a pull writing, an rsync) settle into one rescan.
+            self._stop.wait(self._debounce)
+            with self._lock:
+                dirty, self._dirty = self._dirty, set()
+                self._wake.clear()
+            if dirty:
+                try:
+                    self._on_dirty(dirty)
+                except Exception:  # a broken callback must not stop the watcher
+                    log.exception("watch callback failed")
+
+    def _supervise(self) -> None:
+        """Fall back to polling when the inotify observer dies or a root vanishes."""
+        while not self._stop.wait(1.0):
+            inotify = self._inotify
+            if inotify is not None and not inotify.is_alive():
+                self._inotify = None
+                for root, mode in list(self.modes.items()):
+                    if mode.method == "inotify":
+                        self._watch_polling(root, "inotify stopped")
+                        self._on_status(f"{root}: inotify stopped; polling instead")
+            for root, mode in list(self.modes.items()):
+                if mode.method == "inotify" and not os.path.isdir(root):
+                    self.modes[root] = WatchMode(root, "waiting", "the cache root disappeared")
+                    self._on_status(f"{root}: the cache root disappeared")
+                    self.mark([root])
+                elif mode.method == "waiting" and os.path.isdir(root):
+                    self._watch_inotify(root, "the cache root is back")
+                    self._on_status(f"{root}: the cache root is back")
+                    self.mark([root])

@@ -1,0 +1,1 @@
+"""imgcache's face: the Textual app and the command line."""

@@ -1,0 +1,79 @@
+"""How sizes, ages, names and findings read on screen, shared by the app and the CLI."""
+
+from __future__ import annotations
+
+import humanize
+
+from backends import refs
+from backends.model import Image
+
+#: Badge colours per finding, readable in 16, 256 and true colour.
+FINDING_STYLES = {
+    "corrupt": "bold white on red",
+    "incomplete": "bold black on magenta",
+    "unshared": "bold black on yellow",
+    "uncompressed": "bold black on cyan",
+    "legacy-codec": "bold white on blue",
+    "duplicate": "black on white",
+    "superseded": "black on white",
+    "stale": "white on bright_black",
+}
+#: Short badge text per finding, so a row of several still fits.
+FINDING_SHORT = {
+    "corrupt": "corrupt",
+    "incomplete": "partial",
+    "unshared": "unshared",
+    "uncompressed": "raw",
+    "legacy-codec": "lzo",
+    "duplicate": "dup",
+    "superseded": "old",
+    "stale": "stale",
+}
+#: Colours of the default images' presence states.
+PRESENCE_STYLES = {
+    "present": "bold green",
+    "missing": "bold red",
+    "broken": "bold magenta",
+    "elsewhere": "yellow",
+    "n/a": "dim",
+}
+
+
+def human_size(size: int | None) -> str:
+    """A size in binary units, e.g. `12.8 GiB`."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    return humanize.naturalsize(size, binary=True, format="%.1f")
+
+
+def human_age(seconds: float) -> str:
+    """A short age, e.g. `3 months`, `2 days`, `now`."""
+    if seconds < 60:
+        return "now"
+    return humanize.naturaldelta(seconds)
+
+
+def display_name(image: Image) -> str:
+    """How an image is named in tables: its familiar reference, else its path in the cache."""
+    if image.ref is None:
+        return image.rel
+    try:
+        ref = refs.parse(image.ref)
+    except refs.RefError:
+        return image.ref
+    # enroot file names carry no registry, so their refs stay as they are.
+    return image.ref if ref.registry is None else ref.familiar()
+
+
+def compression_label(image: Image) -> str:
+    """The codec, marked when data blocks are stored raw."""
+    comp = image.probe.compression
+    if comp is None:
+        return ""
+    if image.probe.squashfs is not None and image.probe.squashfs.fully_uncompressed:
+        return "none"
+    if image.probe.data_compressed is False:
+        return f"{comp} -noD"
+    return comp
