@@ -234,22 +234,32 @@ def apply_toml(settings: Settings, data: Mapping[str, Any], origin: str) -> Sett
     }
     if "defaults.profile" in values:
         changes["profile"] = values["defaults.profile"]
+
+    def where(key: str) -> str:
+        return f"{origin}: {key}"
+
     if "findings.stale_days" in values:
-        changes["stale_days"] = int(_positive(values["findings.stale_days"], "stale_days"))
+        changes["stale_days"] = int(_positive(values["findings.stale_days"], where("stale_days")))
     if "scan.workers" in values:
-        changes["scan_workers"] = int(_positive(values["scan.workers"], f"{origin}: scan.workers"))
+        changes["scan_workers"] = int(_positive(values["scan.workers"], where("scan.workers")))
     if "watch.poll_interval" in values:
-        changes["poll_interval"] = float(_positive(values["watch.poll_interval"], origin))
+        changes["poll_interval"] = float(
+            _positive(values["watch.poll_interval"], where("watch.poll_interval"))
+        )
     if "watch.rescan_interval" in values:
-        changes["rescan_interval"] = float(_positive(values["watch.rescan_interval"], origin))
+        changes["rescan_interval"] = float(
+            _positive(values["watch.rescan_interval"], where("watch.rescan_interval"))
+        )
     if "watch.polling" in values:
         changes["force_polling"] = values["watch.polling"]
     if "permissions.file_mode" in values:
-        changes["file_mode"] = _mode(values["permissions.file_mode"], f"{origin}: file_mode")
+        changes["file_mode"] = _mode(values["permissions.file_mode"], where("file_mode"))
     if "permissions.dir_mode" in values:
-        changes["dir_mode"] = _mode(values["permissions.dir_mode"], f"{origin}: dir_mode")
+        changes["dir_mode"] = _mode(values["permissions.dir_mode"], where("dir_mode"))
     if "jobs.concurrency" in values:
-        changes["job_concurrency"] = int(_positive(values["jobs.concurrency"], origin))
+        changes["job_concurrency"] = int(
+            _positive(values["jobs.concurrency"], where("jobs.concurrency"))
+        )
     if "jobs.backend" in values:
         backend = values["jobs.backend"]
         if backend not in _BACKENDS:

@@ -77,3 +77,23 @@ def compression_label(image: Image) -> str:
     if image.probe.data_compressed is False:
         return f"{comp} -noD"
     return comp
+
+
+def short_age(seconds: float) -> str:
+    """A compact age for narrow columns, e.g. `1y 4mo`, `5mo`, `12d`, `3h`, `now`."""
+    if seconds < 60:
+        return "now"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{int(minutes)}min"
+    hours = minutes / 60
+    if hours < 24:
+        return f"{int(hours)}h"
+    days = hours / 24
+    if days < 31:
+        return f"{int(days)}d"
+    months = int(days / 30.44)
+    if months < 12:
+        return f"{max(months, 1)}mo"
+    years, months = divmod(months, 12)
+    return f"{years}y {months}mo" if months else f"{years}y"
