@@ -408,10 +408,15 @@ def parse(text: str) -> Reference:
         registry: str | None = first
         path = remainder
     else:
-        if name.startswith("["):
+        if name.startswith("[") and not slash:
             raise RefError(
                 f"image reference {_show(text)} looks like a registry address, "
                 "but no repository path follows it"
+            )
+        if name.startswith("["):
+            raise RefError(
+                f"registry {_show(first)} is not an IPv6 address: it has no ':', "
+                "so docker reads it as part of the repository path"
             )
         registry, path = None, name
     return Reference(registry=registry, path=path, tag=tag, digest=digest or None)

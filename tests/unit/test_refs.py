@@ -188,6 +188,7 @@ REFUSALS = [
     ("[zz::1]:5000/foo", ["is not an IPv6 address"]),
     ("[::1]x/foo", ["only ':<port number>' may follow"]),
     ("[::1]:5000", ["no repository path follows"]),
+    ("[0]/app", ["'[0]' is not an IPv6 address", "no ':'"]),
     ("0123456789abcdef" * 4, ["image ID"]),
     ("docker://ubuntu:22.04", ["transport (docker://)"]),
     ("nvcr.io#nvidia/pytorch:25.09-py3", ["'#'", "registry/image"]),
