@@ -19,6 +19,10 @@ from backends.model import CacheKind, Format, ProbeResult
 
 #: Our own trash directory inside each cache (see the delete job); never scanned as images.
 TRASH_DIR = ".imgcache-trash"
+#: Where jobs keep their per-reference lock files; never scanned as images.
+LOCK_DIR = ".imgcache-locks"
+#: Directories of imgcache's own inside a cache root, skipped by every walk.
+RESERVED_DIRS = frozenset({TRASH_DIR, LOCK_DIR})
 #: Names of files being written or left behind by an interrupted write.
 _INCOMPLETE = re.compile(
     r"""(

@@ -2,9 +2,15 @@
 
 The scanner keeps what it saw of every directory, so a watch hint re-lists only
 the directories that changed, and a header is read again only when the file's
-(device, inode, size, mtime) changed. Header reads of new files run on a small
-thread pool: on a network filesystem each read is a round trip, and a few in
-flight hide the latency without a stat storm.
+(device, inode, size, mtime) changed.
+
+New files are probed in one thread, a few files ahead of the one being parsed:
+opening a file asks the kernel for its first `probe.PREFETCH_BYTES` in the
+background (`probe.open_for_probe`), so the disk works while Python parses.
+On a local disk that beats a thread pool, which only fights over the GIL
+(bench/scan.py has the figures). On a network filesystem every open is a round
+trip the kernel cannot start early, so there chunks of files go to a small
+thread pool whose threads each keep their own files in flight.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import pwd
 import stat as statmod
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,7 +32,14 @@ from backends import caches, probe
 from backends.config import CacheSpec
 from backends.model import FileStat, Format, Image, ProbeResult
 
-_SKIP_DIRS = {caches.TRASH_DIR}
+_SKIP_DIRS = caches.RESERVED_DIRS
+_FORCE_POOL = bool(os.environ.get("IMGCACHE_SCAN_POOL"))  # TEMP experiment
+#: Files opened ahead of the one being parsed, each with its header fetch under way.
+#: Deep enough to keep a disk or an NFS server busy, shallow next to any fd limit.
+PREFETCH_DEPTH = 32
+#: Files per task handed to the thread pool (network filesystems only): large
+#: enough that a task's own prefetch window fills, small enough to share the work.
+POOL_CHUNK = 64
 
 
 def file_stat(st: os.stat_result) -> FileStat:
@@ -40,6 +54,22 @@ def file_stat(st: os.stat_result) -> FileStat:
         mode=st.st_mode,
         uid=st.st_uid,
         gid=st.st_gid,
+    )
+
+
+def _same(fst: FileStat, st: os.stat_result) -> bool:
+    """True when `st` is the lstat `fst` was made from: `file_stat(st) == fst`,
+    without building a FileStat for every unchanged file of a rescan."""
+    return (
+        fst.ino == st.st_ino
+        and fst.mtime == st.st_mtime
+        and fst.size == st.st_size
+        and fst.dev == st.st_dev
+        and fst.ctime == st.st_ctime
+        and fst.atime == st.st_atime
+        and fst.mode == st.st_mode
+        and fst.uid == st.st_uid
+        and fst.gid == st.st_gid
     )
 
 
@@ -87,6 +117,22 @@ class ProbeMemo:
             if not (result.note or "").startswith("cannot read"):
                 self._results[key] = result
 
+    def get_many(self, keys: Sequence[tuple[int, int, int, int]]) -> list[ProbeResult | None]:
+        """`get` for many keys under one lock (a scan asks for thousands at once)."""
+        with self._lock:
+            found = [self._results.get(key) for key in keys]
+            self.hits += sum(1 for r in found if r is not None)
+            return found
+
+    def put_many(self, items: Iterable[tuple[tuple[int, int, int, int], ProbeResult]]) -> None:
+        """`put` for many results under one lock."""
+        with self._lock:
+            for key, result in items:
+                self.misses += 1
+                self.bytes_read += result.bytes_read
+                if not (result.note or "").startswith("cannot read"):
+                    self._results[key] = result
+
     def forget(self, keys: Iterable[tuple[int, int, int, int]]) -> None:
         """Drop results for versions that no longer exist."""
         with self._lock:
@@ -97,12 +143,57 @@ class ProbeMemo:
         return len(self._results)
 
 
+def _unreadable(exc: OSError) -> ProbeResult:
+    return ProbeResult(Format.UNKNOWN, note=f"cannot read: {exc.strerror or exc}")
+
+
 def probe_one(path: str, size: int) -> ProbeResult:
     """Probe a file, turning a failure to open or read it into a note."""
     try:
         return probe.probe_path(path, size)
     except OSError as exc:
-        return ProbeResult(Format.UNKNOWN, note=f"cannot read: {exc.strerror or exc}")
+        return _unreadable(exc)
+
+
+def _open(path: str) -> int | OSError:
+    try:
+        return probe.open_for_probe(path)
+    except OSError as exc:
+        return exc
+
+
+def probe_files(
+    files: Sequence[tuple[str, int]], depth: int = PREFETCH_DEPTH
+) -> list[ProbeResult]:
+    """Probe `(path, size)` files in order, like `probe_one` on each.
+
+    `depth` files are kept open ahead of the one being parsed: opening starts the
+    fetch of their headers, so reading them later rarely waits for the disk.
+    """
+    results: list[ProbeResult] = []
+    window: deque[int | OSError] = deque()
+    ahead = 0
+    try:
+        for i, (_, size) in enumerate(files):
+            while ahead < len(files) and ahead <= i + depth:
+                window.append(_open(files[ahead][0]))
+                ahead += 1
+            fd = window.popleft()
+            if isinstance(fd, OSError):
+                results.append(_unreadable(fd))
+                continue
+            try:
+                results.append(probe.probe_fd(fd, size))
+            except OSError as exc:
+                results.append(_unreadable(exc))
+            finally:
+                os.close(fd)
+    finally:
+        # Only after an exception (KeyboardInterrupt, MemoryError): close the rest.
+        for fd in window:
+            if not isinstance(fd, OSError):
+                os.close(fd)
+    return results
 
 
 @dataclass(slots=True)
@@ -153,6 +244,18 @@ class CacheScanner:
         self._dirs: dict[str, _Dir] = {}
         self.problems: dict[str, str] = {}
         """Directory -> why it could not be read."""
+        self._remote: bool | None = None
+
+    @property
+    def remote(self) -> bool:
+        """True when the cache lies on a network filesystem (probed on a thread pool)."""
+        if self._remote is None:
+            # Imported here: backends.watch brings in watchdog, which a one-shot
+            # `imgcache list` never needs otherwise.
+            from backends.watch import filesystem_type, needs_polling
+
+            self._remote = needs_polling(filesystem_type(self.root)) or _FORCE_POOL
+        return self._remote
 
     @property
     def root(self) -> str:
@@ -215,7 +318,7 @@ class CacheScanner:
                     before.update(self._dirs[sub].files)
                     del self._dirs[sub]
 
-        self._probe(pending, pool, stats, after)
+        self._probe(pending, pool if self.remote else None, stats, after)
         added = frozenset(p for p in after if p not in before)
         removed = frozenset(p for p in before if p not in after)
         changed = frozenset(
@@ -286,15 +389,15 @@ class CacheScanner:
             if not (statmod.S_ISREG(mode) or statmod.S_ISLNK(mode)):
                 continue  # sockets, fifos, devices are never images
             stats.files += 1
-            fst = file_stat(est)
             full = entry.path
             previous = old.files.get(name) if old else None
-            if previous is not None and previous.stat.key == fst.key and previous.stat == fst:
+            if previous is not None and _same(previous.stat, est):
                 # Unchanged: keep the record as it is (findings are recomputed later).
                 d.files[name] = previous
                 after[full] = previous
                 stats.memo_hits += 1
                 continue
+            fst = file_stat(est)
             link = None
             if statmod.S_ISLNK(mode):
                 with contextlib.suppress(OSError):
@@ -311,30 +414,33 @@ class CacheScanner:
     ) -> None:
         results: dict[str, ProbeResult] = {}
         misses: list[tuple[str, FileStat]] = []
-        for _, full, fst, link in pending:
+        files = [p for p in pending if p[3] is None]
+        cached = self.memo.get_many([fst.key for _, _, fst, _ in files])
+        for (_, full, fst, _), hit in zip(files, cached, strict=True):
+            if hit is not None:
+                results[full] = hit
+                stats.memo_hits += 1
+            else:
+                misses.append((full, fst))
+        for _, full, _, link in pending:
             if link is not None:
                 results[full] = ProbeResult(
                     Format.UNKNOWN, note=f"symbolic link to {link}; imgcache does not follow links"
                 )
-                continue
-            cached = self.memo.get(fst.key)
-            if cached is not None:
-                results[full] = cached
-                stats.memo_hits += 1
-            else:
-                misses.append((full, fst))
         if misses:
-            paths = [m[0] for m in misses]
-            sizes = [m[1].size for m in misses]
-            if pool is None or len(misses) < 8:
-                probed = [probe_one(p, s) for p, s in zip(paths, sizes, strict=True)]
+            todo = [(full, fst.size) for full, fst in misses]
+            if pool is None or len(todo) <= POOL_CHUNK:
+                probed = probe_files(todo)
             else:
-                probed = list(pool.map(probe_one, paths, sizes, chunksize=16))
-            for (full, fst), result in zip(misses, probed, strict=True):
-                self.memo.put(fst.key, result)
+                chunks = [todo[i : i + POOL_CHUNK] for i in range(0, len(todo), POOL_CHUNK)]
+                # Each task keeps its own (smaller) window in flight.
+                depth = max(1, PREFETCH_DEPTH // 4)
+                probed = [r for part in pool.map(probe_files, chunks, [depth] * len(chunks)) for r in part]
+            self.memo.put_many([(fst.key, r) for (_, fst), r in zip(misses, probed, strict=True)])
+            for (full, _), result in zip(misses, probed, strict=True):
                 results[full] = result
-                stats.probed += 1
                 stats.header_bytes += result.bytes_read
+            stats.probed += len(misses)
         for dirpath, full, fst, _ in pending:
             d = self._dirs.get(dirpath)
             if d is None:
@@ -393,7 +499,11 @@ class Scanner:
         removed: set[str] = set()
         # One scan at a time: the watcher's rescans and the periodic full scan
         # must not interleave their edits of the directory tree.
-        with self._lock, ThreadPoolExecutor(self._workers, "imgcache-probe") as pool:
+        pooled = self._workers > 1 and any(cache.remote for cache in self.caches)
+        with self._lock, contextlib.ExitStack() as stack:
+            pool = None
+            if pooled:
+                pool = stack.enter_context(ThreadPoolExecutor(self._workers, "imgcache-probe"))
             for cache in self.caches:
                 change = step(cache, pool, stats)
                 added |= change.added

@@ -10,11 +10,14 @@ cancelled pull leaves no orphaned skopeo or mksquashfs behind.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +30,32 @@ log = logging.getLogger("imgcache.tools")
 KILL_GRACE_SECONDS = 3.0
 #: How many output lines a failure message quotes.
 TAIL_LINES = 20
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl, resolved once here: the child may only call it, not look it up."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the thread that started us dies.
+
+    If imgcache itself is SIGKILLed, its children are in their own process groups
+    (so that cancel can kill a whole group) and would otherwise run on, writing
+    into temp files nobody will publish. Only a pre-resolved C call runs here.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class ToolError(RuntimeError):
@@ -207,6 +236,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if capture else subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if _PRCTL is not None else None,
         )
     except OSError as exc:
         raise ToolError(argv, None, str(exc), hint) from exc

@@ -1,0 +1,51 @@
+"""Job kinds: one module each, registered here by name.
+
+A kind is a `base.JobKind`: it says which caches it fills, which backends can
+do it, and writes one file; `base.execute` does the checking, locking and
+publishing around it. A later kind (compress, delete, gc, fix-permissions)
+is one more module and one more line in `_BUILTIN`, or a `register` call.
+"""
+
+from __future__ import annotations
+
+from backends.jobkinds.base import JobKind
+from backends.jobs import JobError
+from backends.model import CacheKind
+
+KINDS: dict[str, JobKind] = {}
+
+#: The kind that fetches a registry image into each kind of cache.
+FETCH_KIND = {CacheKind.SINGULARITY: "pull", CacheKind.ENROOT: "import", CacheKind.PODMAN: "save"}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Make `kind` available to `JobRequest(kind=kind.name, ...)`."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> JobKind:
+    """The job kind called `name`; `JobError` for an unknown one."""
+    _load()
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise JobError(f"unknown job kind {name!r} (known: {', '.join(KINDS)})") from None
+
+
+def fetch_kind(cache: CacheKind) -> str:
+    """The name of the job that fills a cache of `cache` kind from a registry."""
+    return FETCH_KIND[cache]
+
+
+def _load() -> None:
+    # Imported on first use: the kinds import tools and probes the queue does not need.
+    if KINDS:
+        return
+    from backends.jobkinds.add import Add
+    from backends.jobkinds.enroot_import import Import
+    from backends.jobkinds.pull import Pull
+    from backends.jobkinds.save import Save
+
+    for kind in (Pull(), Import(), Save(), Add()):
+        register(kind)

@@ -1,0 +1,337 @@
+"""What every job does around its own work: check, lock, write a temp, verify, publish.
+
+A job kind (`JobKind`) only turns a request into a file at `ctx.temp`. `execute`
+does the rest in the same order for every kind, so safety does not depend on
+each kind getting it right:
+
+1. parse the reference and build the target path (`refs.path_in_root`): a bad
+   ref or a path outside the cache root fails here, before any tool runs;
+2. pick the backend (runtime or builtin) and say which;
+3. skip when a good image is already there (unless `replace`);
+4. take the per-reference lock (`backends.locks`), look again;
+5. let the kind write the temp file, probe it (a result that is not a valid image
+   of the right kind is never published), then `Publication.commit`;
+6. whatever happens, remove the temp, the scratch directory and the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import socket
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, ClassVar
+
+from backends import caches, probe, publish, refs
+from backends.config import Settings
+from backends.credentials import CredentialsError
+from backends.jobs import JobError, JobState, JobStatus
+from backends.locks import LockBusy, RefLock
+from backends.model import CacheKind, Format
+from backends.tools import skopeo
+from backends.tools.run import Cancelled, CancelToken, Completed, ToolError, run
+
+_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "eof", "connection reset")
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One way of doing a job: the runtime's own command, or the builtin pipeline."""
+
+    name: str
+    """"runtime" or "builtin" (as `jobs.backend` and `--backend` name them)."""
+    label: str
+    """What the job shows: "apptainer", "builtin (skopeo, umoci, mksquashfs, siftool)"."""
+    tools: tuple[str, ...]
+    reserve: bool = True
+    """Whether the temp file may exist before the tool writes it (enroot refuses)."""
+
+    def missing(self) -> list[str]:
+        """The programs this backend needs that are not on PATH."""
+        return [tool for tool in self.tools if shutil.which(tool) is None]
+
+
+class JobContext:
+    """What a job kind gets to do its work: the request, a runner, progress, scratch space."""
+
+    def __init__(
+        self,
+        status: JobStatus,
+        settings: Settings,
+        cancel: CancelToken,
+        report: Callable[..., None],
+        logfile: IO[str],
+    ) -> None:
+        self.request = status.request
+        self.token = status.token
+        self.settings = settings
+        self.cancel = cancel
+        self.log = logfile
+        self._report = report
+        self.ref: refs.Reference | None = None
+        self.target = ""
+        self.temp = ""
+        self.need: int | None = None
+        """About how many bytes the result needs, for a "no space" message."""
+        self.writing_to = ""
+        """The path the running step writes into, for a "no space" message."""
+        self.saw_no_space = False
+        self._workdir: str | None = None
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        writes_to: str | None = None,
+        **kwargs: object,
+    ) -> Completed:
+        """`tools.run.run` with this job's log and cancel token."""
+        if writes_to is not None:
+            self.writing_to = writes_to
+        on_line = kwargs.pop("on_line", None)
+
+        def watch(line: str) -> None:
+            # Tools print usage text after the error (siftool), so the error may
+            # not be among the last lines a ToolError keeps: note it as it passes.
+            if "no space left on device" in line.lower():
+                self.saw_no_space = True
+            if on_line is not None:
+                on_line(line)  # type: ignore[operator]
+
+        return run(argv, cancel=self.cancel, logfile=self.log, on_line=watch, **kwargs)  # type: ignore[arg-type]
+
+    def progress(self, fraction: float | None, phase: str) -> None:
+        """Report progress (0..1 or None) and what the job is doing now."""
+        self._report(fraction=fraction, phase=phase)
+
+    def note(self, text: str) -> None:
+        """Write a line of our own into the job log."""
+        self.log.write(f"# {text}\n")
+        self.log.flush()
+
+    def workdir(self) -> str:
+        """A private scratch directory for this job, created on first use."""
+        if self._workdir is None:
+            path = os.path.join(publish.work_base(), publish.WORKDIR_PREFIX + self.token)
+            os.makedirs(path, mode=0o700)
+            self._workdir = path
+            self.note(f"scratch directory {path}")
+        return self._workdir
+
+    def close(self) -> None:
+        """Remove the scratch directory."""
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+class JobKind(ABC):
+    """One kind of job; subclasses live one per module in `backends.jobkinds`."""
+
+    name: ClassVar[str]
+    cache_kinds: ClassVar[tuple[CacheKind, ...]]
+    formats: ClassVar[tuple[Format, ...]]
+    """What the result must probe as."""
+
+    @abstractmethod
+    def backends(self) -> list[Backend]:
+        """The ways to do this job, the runtime first."""
+
+    def validate(self, ctx: JobContext) -> None:  # noqa: B027 - optional hook
+        """Refuse a request before any tool runs (the default accepts everything)."""
+
+    def result_formats(self, ctx: JobContext) -> tuple[Format, ...]:
+        """What the result must probe as (`formats` unless a kind decides per cache)."""
+        return self.formats
+
+    @abstractmethod
+    def run(self, ctx: JobContext, backend: Backend) -> None:
+        """Write the image to `ctx.temp`."""
+
+    def after_publish(self, ctx: JobContext, backend: Backend) -> str:
+        """Work after the file is in place (enroot create); returns a note for the result."""
+        return ""
+
+
+def choose_backend(kind: JobKind, wanted: str) -> Backend:
+    """The backend to use: forced by `wanted` (runtime/builtin) or the first available."""
+    options = kind.backends()
+    if wanted in ("runtime", "builtin"):
+        chosen = [b for b in options if b.name == wanted]
+        if not chosen:
+            raise JobError(f"{kind.name} has no {wanted} backend")
+        missing = chosen[0].missing()
+        if missing:
+            raise JobError(f"the {wanted} backend of {kind.name} needs {', '.join(missing)}")
+        return chosen[0]
+    for backend in options:
+        if not backend.missing():
+            return backend
+    needs = "; or ".join(f"{b.label} needs {', '.join(b.missing())}" for b in options)
+    raise JobError(f"no way to {kind.name} here: {needs}")
+
+
+def existing_state(path: str, formats: Sequence[Format]) -> str | None:
+    """None (nothing there), "ok" (a good image), "broken" (an image that fails its probe)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if os.path.islink(path):
+        return "ok"  # an admin's alias; it is theirs to change
+    if not os.path.isfile(path):
+        raise JobError(f"{path} exists and is not a file")
+    result = probe.probe_path(path, st.st_size)
+    if result.format in formats and not result.corrupt:
+        return "ok"
+    if result.corrupt or result.format is not Format.UNKNOWN:
+        return "broken"
+    raise JobError(f"{path} exists and is not an image; remove it or pull with --force")
+
+
+def verify(path: str, formats: Sequence[Format]) -> None:
+    """Refuse to publish a result that does not probe as a valid image of `formats`."""
+    result = probe.probe_path(path)
+    wanted = " or ".join(f.value for f in formats)
+    if result.format not in formats:
+        raise JobError(f"the result is not a {wanted} image ({result.note or result.format})")
+    if result.corrupt:
+        raise JobError(f"the result is a broken {result.format.value}: {result.error}")
+    if result.format is Format.SIF and (result.sif is None or result.sif.primary is None):
+        raise JobError("the result is a SIF without a primary system partition")
+
+
+def describe_failure(exc: BaseException, ctx: JobContext) -> str:
+    """One line for the admin saying why a job failed."""
+    if isinstance(exc, JobError | refs.RefError | LockBusy | CredentialsError):
+        return str(exc)
+    where = ctx.writing_to or ctx.target or publish.work_base()
+    if isinstance(exc, ToolError):
+        if ctx.saw_no_space or "no space left on device" in exc.tail.lower():
+            return publish.no_space_message(where, ctx.need)
+        tool = os.path.basename(exc.argv[0])
+        if tool in ("skopeo", "podman") and exc.returncode is not None:
+            line = skopeo.one_line(exc.tail)
+            hint = " (is the registry reachable?)" if _unreachable(line) else ""
+            return f"{tool}: {line}{hint}"
+        return str(exc)
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC:
+            return publish.no_space_message(where, ctx.need)
+        name = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{name}"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _unreachable(line: str) -> bool:
+    lower = line.lower()
+    return any(word in lower for word in _UNREACHABLE)
+
+
+def _header(ctx: JobContext, kind: JobKind) -> None:
+    request = ctx.request
+    ctx.log.write(
+        f"# imgcache {kind.name} {request.ref} into {request.cache.label}\n"
+        f"# job {ctx.token} on {socket.gethostname()} pid {os.getpid()}, "
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
+    )
+    if request.source:
+        ctx.log.write(f"# source file {request.source}\n")
+    if request.credentials is not None:
+        ctx.log.write(f"# registry user {request.credentials.username} (password not logged)\n")
+    ctx.log.flush()
+
+
+def _work(kind: JobKind, ctx: JobContext, lock_timeout: float) -> str:
+    request = ctx.request
+    spec = request.cache
+    if spec.kind not in kind.cache_kinds:
+        kinds = ", ".join(k.value for k in kind.cache_kinds)
+        raise JobError(f"{kind.name} fills {kinds} caches; {spec.label} is not one")
+    ref = refs.parse(request.ref)
+    ctx.ref = ref
+    rel = caches.target_relpath(spec.kind, ref)
+    ctx.target = refs.path_in_root(spec.path, rel)
+    ctx._report(target=ctx.target)
+    kind.validate(ctx)
+    backend = choose_backend(kind, request.backend or ctx.settings.job_backend)
+    ctx._report(backend=backend.label)
+    ctx.note(f"backend: {backend.label}; target {ctx.target}")
+    formats = kind.result_formats(ctx)
+    state = existing_state(ctx.target, formats)
+    if state == "ok" and not request.replace:
+        return "already present"
+    ctx.progress(None, "waiting for the lock")
+    lock = RefLock(spec.path, rel, what=str(ref), dir_mode=ctx.settings.dir_mode)
+    lock.acquire(lock_timeout, ctx.cancel)
+    try:
+        if lock.warning:
+            ctx.note(lock.warning)
+        if not request.replace and existing_state(ctx.target, formats) == "ok":
+            return "already present (another pull finished it meanwhile)"
+        pub = publish.Publication(
+            spec.path,
+            ctx.target,
+            ctx.token,
+            file_mode=ctx.settings.file_mode,
+            dir_mode=ctx.settings.dir_mode,
+        )
+        ctx.temp = pub.temp
+        ctx.writing_to = pub.temp
+        try:
+            pub.prepare(reserve=backend.reserve)
+            ctx.progress(0.0, "starting")
+            kind.run(ctx, backend)
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(0.98, "checking the result")
+            verify(pub.temp, formats)
+            ctx.progress(0.99, "publishing")
+            outcome = pub.commit(replace=request.replace or state == "broken")
+        finally:
+            if not pub.committed:
+                pub.discard()
+    finally:
+        lock.release()
+    if outcome == "exists":
+        return "already present (another pull published it first)"
+    ctx.note(f"{outcome} {ctx.target}")
+    extra = kind.after_publish(ctx, backend)
+    message = "done (replaced the old file)" if outcome == "replaced" else "done"
+    return f"{message}; {extra}" if extra else message
+
+
+def execute(
+    status: JobStatus,
+    settings: Settings,
+    cancel: CancelToken,
+    report: Callable[..., None],
+    lock_timeout: float,
+) -> tuple[JobState, str]:
+    """Run one job to its end; returns the final state and message. Never raises."""
+    from backends import jobkinds
+
+    os.makedirs(os.path.dirname(status.log_path), mode=0o700, exist_ok=True)
+    with open(status.log_path, "a", encoding="utf-8") as logfile:
+        ctx = JobContext(status, settings, cancel, report, logfile)
+        try:
+            kind = jobkinds.get(status.request.kind)
+            _header(ctx, kind)
+            message = _work(kind, ctx, lock_timeout)
+            state = JobState.DONE
+        except Cancelled:
+            state, message = JobState.CANCELLED, "cancelled"
+        except Exception as exc:
+            state, message = JobState.FAILED, describe_failure(exc, ctx)
+            if message.startswith("internal error"):
+                logfile.write(traceback.format_exc())
+        finally:
+            with contextlib.suppress(OSError):
+                ctx.close()
+        logfile.write(f"# {state.value}: {message}\n")
+    return state, message

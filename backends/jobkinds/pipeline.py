@@ -1,0 +1,135 @@
+"""The builtin pipeline's shared steps: fetch with skopeo, unpack with umoci, squash.
+
+Everything happens in the job's private scratch directory (`$IMGCACHE_TMPDIR`,
+else `$TMPDIR`, else /var/tmp), never in the shared cache, except the final
+squashfs of an enroot image, which mksquashfs writes straight into the temp file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from backends.credentials import auth_file
+from backends.jobkinds.base import JobContext
+from backends.tools import skopeo, squashfs, umoci
+
+#: The tag the image gets inside the scratch OCI layout.
+LAYOUT_TAG = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An image fetched into an OCI layout, with its config read."""
+
+    layout: str
+    config: dict[str, Any]
+    """The image config (architecture, config.Env, Cmd, Labels, ...)."""
+    manifest_digest: str
+
+    @property
+    def arch(self) -> str:
+        """The image's architecture (amd64, arm64, ...)."""
+        return str(self.config.get("architecture") or skopeo.host_arch())
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The `config` part of the image config: Env, Cmd, Entrypoint, Labels, ..."""
+        return self.config.get("config") or {}
+
+
+def source_ref(ctx: JobContext) -> str:
+    """The fully qualified reference skopeo fetches."""
+    assert ctx.ref is not None
+    return str(ctx.ref.normalized())
+
+
+def _blob(layout: str, digest: str) -> bytes:
+    algorithm, _, hexpart = digest.partition(":")
+    with open(os.path.join(layout, "blobs", algorithm, hexpart), "rb") as f:
+        return f.read()
+
+
+def read_layout(layout: str, tag: str = LAYOUT_TAG) -> tuple[str, dict[str, Any]]:
+    """The manifest digest and the image config of `tag` in an OCI layout."""
+    with open(os.path.join(layout, "index.json"), "rb") as f:
+        index = json.load(f)
+    entries = index.get("manifests") or []
+    chosen = next(
+        (
+            e
+            for e in entries
+            if (e.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag
+        ),
+        entries[0] if entries else None,
+    )
+    if chosen is None:
+        raise ValueError(f"the OCI layout {layout} holds no image")
+    manifest = json.loads(_blob(layout, chosen["digest"]))
+    config = json.loads(_blob(layout, manifest["config"]["digest"]))
+    return chosen["digest"], config
+
+
+def fetch(ctx: JobContext, start: float, end: float) -> Fetched:
+    """Copy the job's image from its registry into an OCI layout in the scratch dir."""
+    ref = source_ref(ctx)
+    assert ctx.ref is not None
+    registry = ctx.ref.normalized().registry or "docker.io"
+    layout = os.path.join(ctx.workdir(), "layout")
+    with auth_file(ctx.request.credentials, [registry]) as authfile:
+        ctx.progress(start, "asking the registry")
+
+        def runner(argv: list[str], **kwargs: object) -> Any:
+            return ctx.run(argv, **kwargs)
+
+        info = skopeo.inspect(ref, runner, authfile=authfile)
+        # A squashfs of compressed layers ends up about their size; add a margin.
+        ctx.need = int(info.size * 1.2) or None
+        ctx.note(f"{info.layers} layers, {info.size} bytes compressed")
+
+        def on_layers(done: int, total: int) -> None:
+            # A "Copying blob" line starts a layer; count the finished ones.
+            fraction = start + (end - start) * (done - 1) / total
+            ctx.progress(fraction, f"fetching {done}/{total} layers")
+
+        counter = skopeo.BlobCounter(max(info.layers, 1), on_layers)
+        ctx.run(
+            skopeo.copy_argv(f"docker://{ref}", f"oci:{layout}:{LAYOUT_TAG}", authfile=authfile),
+            on_line=counter,
+            writes_to=layout,
+        )
+    digest, config = read_layout(layout)
+    ctx.progress(end, f"fetched {info.layers} layers")
+    return Fetched(layout, config, digest)
+
+
+def unpack(ctx: JobContext, fetched: Fetched, progress: float) -> str:
+    """Unpack the fetched image with umoci (whiteouts applied); returns the rootfs path."""
+    rootfs = os.path.join(ctx.workdir(), "rootfs")
+    ctx.progress(progress, "unpacking layers")
+    ctx.run(umoci.unpack_argv(fetched.layout, LAYOUT_TAG, rootfs), writes_to=rootfs, capture=True)
+    return rootfs
+
+
+def squash(
+    ctx: JobContext,
+    rootfs: str,
+    dest: str,
+    start: float,
+    end: float,
+    *,
+    all_root: bool,
+    exclude_dev: bool = False,
+) -> None:
+    """Build a squashfs of `rootfs` at `dest` with the configured options."""
+
+    def on_fraction(fraction: float) -> None:
+        ctx.progress(start + (end - start) * fraction, f"squashing {int(fraction * 100)}%")
+
+    ctx.progress(start, "squashing 0%")
+    argv = squashfs.mksquashfs_argv(
+        rootfs, dest, ctx.settings.squash_options, all_root=all_root, exclude_dev=exclude_dev
+    )
+    ctx.run(argv, on_line=squashfs.progress_parser(on_fraction), writes_to=dest)

@@ -1,0 +1,93 @@
+"""pull: a registry image into a SIF in a singularity cache, at ROOT/<ref as written>.
+
+The runtime backend is `apptainer pull` (or `singularity pull`). The builtin one
+fetches with skopeo, unpacks with umoci, writes `/.singularity.d` from the image
+config (`rootfs.write_singularity`), squashes with the configured mksquashfs
+options and wraps the result with siftool the way `apptainer pull` does: def
+file, `inspect-metadata.json`, `oci-config.json`, primary system partition.
+"""
+
+from __future__ import annotations
+
+import os
+
+from backends.credentials import apptainer_env
+from backends.jobkinds import pipeline, rootfs
+from backends.jobkinds.base import Backend, JobContext, JobKind
+from backends.model import CacheKind, Format
+from backends.tools import apptainer, siftool, skopeo, umoci
+
+BUILTIN = Backend(
+    "builtin",
+    "builtin (skopeo, umoci, mksquashfs, siftool)",
+    ("skopeo", "umoci", "mksquashfs", "siftool"),
+)
+
+
+class Pull(JobKind):
+    """Registry image -> SIF."""
+
+    name = "pull"
+    cache_kinds = (CacheKind.SINGULARITY,)
+    formats = (Format.SIF,)
+
+    def backends(self) -> list[Backend]:
+        """apptainer (else singularity) when installed, then the builtin pipeline."""
+        binary = apptainer.find()
+        name = os.path.basename(binary) if binary else "apptainer"
+        return [Backend("runtime", name, (binary or "apptainer",)), BUILTIN]
+
+    def run(self, ctx: JobContext, backend: Backend) -> None:
+        """Write the SIF to `ctx.temp`."""
+        if backend.name == "runtime":
+            run_runtime(ctx, backend.tools[0])
+        else:
+            run_builtin(ctx)
+
+
+def runtime_argv(binary: str, temp: str, ref: str) -> list[str]:
+    """The exact command the runtime backend runs (see `tools.apptainer.pull_argv`)."""
+    return apptainer.pull_argv(binary, temp, ref)
+
+
+def run_runtime(ctx: JobContext, binary: str) -> None:
+    """`apptainer pull TEMP docker://REF`, credentials in its environment."""
+    ref = pipeline.source_ref(ctx)
+    counter = skopeo.BlobCounter(
+        1_000_000, lambda done, _total: ctx.progress(None, f"fetching layer {done}")
+    )
+    ctx.progress(None, f"{os.path.basename(binary)} pull")
+    # The temp was reserved empty; apptainer wants to create it itself.
+    os.unlink(ctx.temp)
+    ctx.run(
+        runtime_argv(binary, ctx.temp, ref),
+        env=apptainer_env(binary, ctx.request.credentials),
+        on_line=counter,
+        writes_to=ctx.temp,
+    )
+
+
+def run_builtin(ctx: JobContext) -> None:
+    """skopeo -> umoci -> /.singularity.d -> mksquashfs -> siftool."""
+    fetched = pipeline.fetch(ctx, 0.0, 0.4)
+    root = pipeline.unpack(ctx, fetched, 0.45)
+    ref = pipeline.source_ref(ctx)
+    objects = rootfs.write_singularity(
+        root, fetched.settings, ref=ref, digest=fetched.manifest_digest, arch=fetched.arch
+    )
+    work = ctx.workdir()
+    squashfs = os.path.join(work, "rootfs.squashfs")
+    # As root umoci kept the image's owners; otherwise everything is ours, and
+    # apptainer then builds with -all-root too.
+    pipeline.squash(ctx, root, squashfs, 0.5, 0.92, all_root=umoci.rootless())
+    ctx.progress(0.93, "writing the SIF")
+    ctx.run(siftool.new_argv(ctx.temp), capture=True, writes_to=ctx.temp)
+    for name in sorted(objects):
+        path = os.path.join(work, name)
+        with open(path, "wb") as f:
+            f.write(objects[name])
+        datatype = siftool.DATATYPE_GENERIC_JSON
+        if name == "Singularity":
+            datatype = siftool.DATATYPE_DEFFILE
+        ctx.run(siftool.add_object_argv(ctx.temp, path, datatype, name), capture=True)
+    ctx.run(siftool.add_partition_argv(ctx.temp, squashfs, fetched.arch), capture=True)

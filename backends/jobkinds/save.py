@@ -1,0 +1,84 @@
+"""save: a registry image into an oci-archive in a podman cache, usable as `oci-archive:/path`.
+
+The runtime backend is `podman pull` then `podman save --format=oci-archive`;
+the builtin one lets skopeo write the archive directly. Either way the archive's
+`org.opencontainers.image.ref.name` is the fully qualified reference, which is
+what the scanner lists it under. skopeo gets the temp path relative to the
+cache directory, because its `oci-archive:PATH:REF` syntax cannot hold a path
+with a colon.
+"""
+
+from __future__ import annotations
+
+import os
+
+from backends.credentials import auth_file
+from backends.jobkinds import pipeline
+from backends.jobkinds.base import Backend, JobContext, JobKind
+from backends.model import CacheKind, Format
+from backends.tools import podman, skopeo
+
+BUILTIN = Backend("builtin", "builtin (skopeo)", ("skopeo",))
+RUNTIME = Backend("runtime", "podman", ("podman",))
+
+
+class Save(JobKind):
+    """Registry image -> oci-archive."""
+
+    name = "save"
+    cache_kinds = (CacheKind.PODMAN,)
+    formats = (Format.OCI_ARCHIVE,)
+
+    def backends(self) -> list[Backend]:
+        """podman when installed, then skopeo alone."""
+        return [RUNTIME, BUILTIN]
+
+    def run(self, ctx: JobContext, backend: Backend) -> None:
+        """Write the archive to `ctx.temp`."""
+        assert ctx.ref is not None
+        registry = ctx.ref.normalized().registry or "docker.io"
+        with auth_file(ctx.request.credentials, [registry]) as authfile:
+            if backend.name == "runtime":
+                run_runtime(ctx, authfile)
+            else:
+                run_builtin(ctx, authfile)
+
+
+def runtime_argvs(ref: str, temp: str, authfile: str | None) -> list[list[str]]:
+    """The exact commands of the runtime backend: pull, then save."""
+    return [podman.pull_argv(ref, authfile), podman.save_argv(ref, temp)]
+
+
+def run_runtime(ctx: JobContext, authfile: str | None) -> None:
+    """`podman pull REF` then `podman save --format=oci-archive -o TEMP REF`."""
+    ref = pipeline.source_ref(ctx)
+    pull, save = runtime_argvs(ref, ctx.temp, authfile)
+    counter = skopeo.BlobCounter(
+        1_000_000, lambda done, _total: ctx.progress(None, f"fetching layer {done}")
+    )
+    ctx.progress(None, "podman pull")
+    ctx.run(pull, on_line=counter, writes_to=podman.storage_dir())
+    ctx.progress(0.7, "podman save")
+    ctx.run(save, writes_to=ctx.temp)
+
+
+def run_builtin(ctx: JobContext, authfile: str | None) -> None:
+    """`skopeo copy docker://REF oci-archive:TEMP:REF`."""
+    ref = pipeline.source_ref(ctx)
+
+    def runner(argv: list[str], **kwargs: object) -> object:
+        return ctx.run(argv, **kwargs)
+
+    info = skopeo.inspect(ref, runner, authfile=authfile)  # type: ignore[arg-type]
+    ctx.need = info.size or None
+
+    def on_layers(done: int, total: int) -> None:
+        ctx.progress(0.95 * (done - 1) / total, f"fetching {done}/{total} layers")
+
+    dest = f"oci-archive:{os.path.basename(ctx.temp)}:{ref}"
+    ctx.run(
+        skopeo.copy_argv(f"docker://{ref}", dest, authfile=authfile),
+        on_line=skopeo.BlobCounter(max(info.layers, 1), on_layers),
+        cwd=os.path.dirname(ctx.temp),
+        writes_to=ctx.temp,
+    )

@@ -1,0 +1,382 @@
+"""Jobs that fill the caches (pull, import, save, add), and the queue that runs them.
+
+The app and the command line drive the same `JobQueue`:
+
+    queue = JobQueue(settings, on_update=callback)   # callback(JobStatus), any thread
+    status = queue.submit(JobRequest("pull", "ubuntu:22.04", cache))
+    queue.cancel(status.id)                          # kills the tool's process group
+    queue.wait()                                     # or watch the callbacks
+    queue.shutdown()
+
+`missing_default_requests(inventory.presence)` turns the defaults a cache lacks
+into requests: the app's one key. `queue.cleanup_stale()` removes what killed
+jobs left behind; call it once at start-up (it walks every cache).
+
+A job runs in one of `concurrency` worker threads; what it does is a *job kind*
+from `backends.jobkinds` (one module each), so new kinds plug in by name. Every
+job writes a log file of its own (commands, tool output, result; never a
+password) under `$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends.
+`on_update` receives an immutable `JobStatus` snapshot on every change of state
+and, at most about ten times a second, of progress; it runs on worker threads,
+so the app turns it into a message (`post_message`) and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from backends import publish
+from backends.config import CacheSpec, Settings
+from backends.credentials import Credentials
+from backends.defaults import Presence
+from backends.tools.run import CancelToken
+
+log = logging.getLogger("imgcache.jobs")
+
+#: How many job logs are kept; older ones are removed when a queue starts.
+KEEP_LOGS = 200
+#: Progress updates closer together than this are folded into the next one.
+PROGRESS_INTERVAL = 0.1
+
+# Process-wide, so two queues in one process never hand out the same temp name.
+_SEQUENCE = itertools.count(1)
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True for done, failed and cancelled."""
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """What to do: a job kind, its reference, the cache it fills, and options."""
+
+    kind: str
+    """A name from `backends.jobkinds.KINDS`: pull, import, save, add."""
+    ref: str
+    """The image reference as the admin wrote it (validated when the job starts)."""
+    cache: CacheSpec
+    source: str | None = None
+    """For add: the local file to put into the cache."""
+    backend: str | None = None
+    """auto, runtime or builtin; None means the config's `jobs.backend`."""
+    credentials: Credentials | None = None
+    replace: bool = False
+    """Fetch again and replace the file even when a good one is there."""
+    create: bool = False
+    """For import: also `enroot create` the image for the current user."""
+    label: str = ""
+    """A short note shown with the job, e.g. "cuda default"."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """A snapshot of one job, safe to hand to another thread."""
+
+    id: int
+    token: str
+    """`<host>-<pid>-<seq>`: the job's mark on its temp files."""
+    request: JobRequest
+    state: JobState
+    phase: str
+    """What it is doing now, e.g. "fetching 3/12 layers", "squashing 45%"."""
+    fraction: float | None
+    """Progress from 0 to 1, or None when the tool does not say."""
+    backend: str = ""
+    """Which backend runs it, e.g. "builtin (skopeo, umoci, mksquashfs, siftool)"."""
+    target: str = ""
+    """The final path in the cache, once known."""
+    message: str = ""
+    """The result: "done", "already present", or why it failed, in one line."""
+    log_path: str = ""
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def title(self) -> str:
+        """ "pull docker.io/x:y -> /cache/path" for lists and plain output."""
+        where = self.target or self.request.cache.path
+        return f"{self.request.kind} {self.request.ref} -> {where}"
+
+
+class JobError(RuntimeError):
+    """A job failed for a reason already phrased for the admin."""
+
+
+def missing_default_requests(
+    presences: Iterable[Presence], *, backend: str | None = None
+) -> list[JobRequest]:
+    """One fetch request per default image a cache lacks (or holds broken): the one key.
+
+    `presences` is `Inventory.presence`; defaults that are file paths are skipped.
+    """
+    from backends.jobkinds import fetch_kind
+
+    requests = []
+    for p in presences:
+        if p.state not in ("missing", "broken") or p.default.ref is None:
+            continue
+        requests.append(
+            JobRequest(
+                fetch_kind(p.cache_kind),
+                p.default.value,
+                CacheSpec(p.cache_kind, p.cache_root),
+                backend=backend,
+                replace=p.state == "broken",
+                label=f"{p.default.env} default",
+            )
+        )
+    return requests
+
+
+def log_dir(env: dict[str, str] | None = None) -> str:
+    """Where job logs go: `$XDG_STATE_HOME/imgcache/jobs`, else `~/.local/state/...`."""
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "imgcache", "jobs")
+
+
+def prune_logs(directory: str, keep: int = KEEP_LOGS) -> None:
+    """Remove all but the newest `keep` job logs."""
+    with contextlib.suppress(OSError):
+        entries = [e for e in os.scandir(directory) if e.name.endswith(".log")]
+        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+        for entry in entries[keep:]:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+@dataclass
+class _Job:
+    status: JobStatus
+    cancel: CancelToken = field(default_factory=CancelToken)
+    done: threading.Event = field(default_factory=threading.Event)
+    last_emit: float = 0.0
+
+
+class JobQueue:
+    """Runs job requests on a few worker threads; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        on_update: Callable[[JobStatus], None] | None = None,
+        concurrency: int | None = None,
+        logs: str | None = None,
+        lock_timeout: float | None = None,
+    ) -> None:
+        from backends import locks
+
+        self.settings = settings
+        self.on_update = on_update
+        self.concurrency = max(1, concurrency or settings.job_concurrency)
+        self.logs = logs or log_dir()
+        self.lock_timeout = locks.lock_timeout() if lock_timeout is None else lock_timeout
+        self._jobs: dict[int, _Job] = {}
+        self._pending: deque[int] = deque()
+        self._cond = threading.Condition()
+        self._workers: list[threading.Thread] = []
+        self._closed = False
+        os.makedirs(self.logs, mode=0o700, exist_ok=True)
+        prune_logs(self.logs)
+
+    # --- what the app and the command line call ----------------------------------
+
+    def submit(self, request: JobRequest) -> JobStatus:
+        """Queue a job; returns its first snapshot (state queued).
+
+        Raises ValueError for a job kind that does not exist; everything else
+        about the request is checked when the job runs and reported as its failure.
+        """
+        from backends import jobkinds
+
+        try:
+            jobkinds.get(request.kind)
+        except JobError as exc:
+            raise ValueError(str(exc)) from None
+        seq = next(_SEQUENCE)
+        token = publish.make_token(seq)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = os.path.join(self.logs, f"{stamp}-{token}-{request.kind}.log")
+        status = JobStatus(
+            id=seq,
+            token=token,
+            request=request,
+            state=JobState.QUEUED,
+            phase="queued",
+            fraction=None,
+            log_path=path,
+            created=time.time(),
+        )
+        job = _Job(status)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the job queue has been shut down")
+            self._jobs[seq] = job
+            self._pending.append(seq)
+            if len(self._workers) < self.concurrency:
+                worker = threading.Thread(
+                    target=self._work, name=f"imgcache-job-{len(self._workers) + 1}", daemon=True
+                )
+                self._workers.append(worker)
+                worker.start()
+            self._cond.notify()
+        self._emit(job)
+        return status
+
+    def submit_many(self, requests: Iterable[JobRequest]) -> list[JobStatus]:
+        """Queue several jobs in order."""
+        return [self.submit(request) for request in requests]
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; False when it had already finished."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None or job.status.state.finished:
+                return False
+            queued = job.status.state is JobState.QUEUED
+            if queued:
+                with contextlib.suppress(ValueError):
+                    self._pending.remove(job_id)
+                self._finish_locked(job, JobState.CANCELLED, "cancelled before it started")
+        if queued:
+            self._emit(job)
+            job.done.set()
+        else:
+            job.cancel.cancel()
+        return True
+
+    def cancel_all(self) -> None:
+        """Cancel every job that has not finished."""
+        for job_id in list(self._jobs):
+            self.cancel(job_id)
+
+    def get(self, job_id: int) -> JobStatus:
+        """The latest snapshot of one job (KeyError for an unknown id)."""
+        with self._cond:
+            return self._jobs[job_id].status
+
+    def jobs(self) -> list[JobStatus]:
+        """Snapshots of every job this queue has seen, oldest first."""
+        with self._cond:
+            return [job.status for job in self._jobs.values()]
+
+    def wait(self, ids: Sequence[int] | None = None, timeout: float | None = None) -> bool:
+        """Block until the jobs (all by default) finish; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            jobs = [self._jobs[i] for i in ids] if ids is not None else list(self._jobs.values())
+        for job in jobs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not job.done.wait(left):
+                return False
+        return True
+
+    def log_text(self, job_id: int) -> str:
+        """The job's log as written so far ("" before it starts)."""
+        try:
+            with open(self.get(job_id).log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def cleanup_stale(self) -> list[str]:
+        """Remove leftovers of dead jobs (temps in every cache, scratch dirs); returns them."""
+        removed = []
+        for spec in self.settings.caches:
+            with contextlib.suppress(OSError):
+                removed += publish.cleanup_stale(spec.path)
+        removed += publish.cleanup_workdirs(publish.work_base())
+        return removed
+
+    def shutdown(self, *, cancel: bool = True, timeout: float | None = 30.0) -> None:
+        """Stop taking jobs; with `cancel`, cancel the running ones; wait for the workers."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if cancel:
+            self.cancel_all()
+        for worker in self._workers:
+            worker.join(timeout)
+
+    # --- the workers -----------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                job = self._jobs[self._pending.popleft()]
+                job.status = replace(
+                    job.status, state=JobState.RUNNING, phase="starting", started=time.time()
+                )
+            self._emit(job)
+            self._run(job)
+
+    def _run(self, job: _Job) -> None:
+        from backends.jobkinds.base import execute
+
+        def report(**changes: object) -> None:
+            with self._cond:
+                job.status = replace(job.status, **changes)  # type: ignore[arg-type]
+            self._emit(job, progress="phase" in changes or "fraction" in changes)
+
+        try:
+            state, message = execute(
+                job.status, self.settings, job.cancel, report, self.lock_timeout
+            )
+        except BaseException as exc:  # a worker must never die silently
+            log.exception("job %s crashed", job.status.id)
+            state, message = JobState.FAILED, f"internal error: {exc!r}"
+        with self._cond:
+            self._finish_locked(job, state, message)
+        # The listener hears the end before any waiter wakes up.
+        self._emit(job)
+        job.done.set()
+
+    def _finish_locked(self, job: _Job, state: JobState, message: str) -> None:
+        """Record the end of a job; the caller holds the lock, then emits and sets done."""
+        fraction = 1.0 if state is JobState.DONE else job.status.fraction
+        job.status = replace(
+            job.status,
+            state=state,
+            message=message,
+            phase=message,
+            fraction=fraction,
+            finished=time.time(),
+        )
+
+    def _emit(self, job: _Job, *, progress: bool = False) -> None:
+        if self.on_update is None:
+            return
+        now = time.monotonic()
+        if progress and now - job.last_emit < PROGRESS_INTERVAL:
+            return
+        job.last_emit = now
+        try:
+            self.on_update(job.status)
+        except Exception:
+            log.exception("job update callback failed")

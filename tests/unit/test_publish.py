@@ -1,0 +1,192 @@
+"""Publishing into a shared directory: temp names, modes, no-replace links, stale cleanup, locks."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backends import caches, publish
+from backends.locks import LockBusy, RefLock, held_here, lock_path
+
+
+def test_temp_names_are_hidden_incomplete_and_carry_their_owner() -> None:
+    token = publish.make_token(7, pid=1234, host="node-01")
+    name = publish.temp_name("ubuntu:22.04", token)
+    assert name == ".imgcache-ubuntu:22.04.node-01-1234-7.tmp"
+    assert caches.looks_incomplete(name)
+    assert publish.parse_temp(name) == publish.TempOwner("node-01", 1234, 7)
+    assert publish.parse_temp("ubuntu:22.04") is None
+    assert publish.parse_temp(".imgcache-trash") is None
+
+
+def test_long_names_are_shortened_but_stay_distinct() -> None:
+    token = publish.make_token(1, pid=99, host="h")
+    a = publish.temp_name("x" * 250 + "a", token)
+    b = publish.temp_name("x" * 250 + "b", token)
+    assert len(a.encode()) <= 255 and a != b
+    assert publish.parse_temp(a) == publish.TempOwner("h", 99, 1)
+
+
+def _publication(tmp_path, final_rel="sub/dir/img:1", **modes) -> publish.Publication:
+    return publish.Publication(
+        str(tmp_path),
+        str(tmp_path / final_rel),
+        publish.make_token(1),
+        file_mode=modes.get("file_mode", 0o644),
+        dir_mode=modes.get("dir_mode", 0o755),
+    )
+
+
+def test_commit_sets_modes_and_makes_directories(tmp_path) -> None:
+    os.umask(0o077)  # the admin's umask must not decide what others can read
+    try:
+        pub = _publication(tmp_path, file_mode=0o640, dir_mode=0o750)
+        pub.prepare()
+        assert os.path.exists(pub.temp) and not os.path.exists(pub.final)
+        with open(pub.temp, "wb") as f:
+            f.write(b"image")
+        assert pub.commit() == "published"
+    finally:
+        os.umask(0o022)
+    assert Path(pub.final).read_bytes() == b"image" and not os.path.exists(pub.temp)
+    assert stat.S_IMODE(os.stat(pub.final).st_mode) == 0o640
+    for d in ("sub", "sub/dir"):
+        assert stat.S_IMODE(os.stat(tmp_path / d).st_mode) == 0o750
+
+
+def test_commit_never_replaces_a_file_another_job_published(tmp_path) -> None:
+    pub = _publication(tmp_path)
+    pub.prepare()
+    with open(pub.final, "wb") as f:
+        f.write(b"theirs")
+    assert pub.commit() == "exists"
+    assert Path(pub.final).read_bytes() == b"theirs" and not os.path.exists(pub.temp)
+
+
+def test_commit_with_replace_swaps_atomically(tmp_path) -> None:
+    pub = _publication(tmp_path)
+    pub.prepare()
+    with open(pub.final, "wb") as f:
+        f.write(b"old")
+    reader = open(pub.final, "rb")  # noqa: SIM115 - a running job keeps reading the old file
+    with open(pub.temp, "wb") as f:
+        f.write(b"new")
+    assert pub.commit(replace=True) == "replaced"
+    assert Path(pub.final).read_bytes() == b"new" and reader.read() == b"old"
+    reader.close()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_cleanup_removes_temps_of_dead_owners_only(tmp_path) -> None:
+    host = publish.host_name()
+    mine = tmp_path / publish.temp_name("a:1", publish.make_token(1))
+    dead = tmp_path / "d" / publish.temp_name("b:1", publish.make_token(2, pid=_dead_pid()))
+    foreign_new = tmp_path / publish.temp_name("c:1", "otherhost-1-1")
+    foreign_old = tmp_path / publish.temp_name("e:1", "otherhost-1-2")
+    unknown = tmp_path / ".imgcache-something-else"
+    image = tmp_path / "f:1"
+    for path in (mine, dead, foreign_new, foreign_old, unknown, image):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x")
+    old = time.time() - publish.FOREIGN_TEMP_AGE - 60
+    os.utime(foreign_old, (old, old))
+    assert host != "otherhost"
+    removed = publish.cleanup_stale(str(tmp_path))
+    assert sorted(removed) == sorted([str(dead), str(foreign_old)])
+    assert mine.exists() and foreign_new.exists() and unknown.exists() and image.exists()
+
+
+def test_a_reused_pid_is_not_the_owner(tmp_path) -> None:
+    # pid 1 is alive but started long before this file was written... so it
+    # could own it; a file written before pid 1 started could not be its.
+    owner = publish.TempOwner(publish.host_name(), os.getpid(), 1)
+    assert publish.owner_alive(owner, time.time())
+    assert not publish.owner_alive(owner, 0.0)
+
+
+def test_no_space_message_names_the_filesystem(tmp_path) -> None:
+    text = publish.no_space_message(str(tmp_path / "x" / "y"), 5 * 1024 * 1024)
+    assert text.startswith(f"no space left on {publish.mount_point(str(tmp_path))} ")
+    assert "need about 5.0 MiB" in text
+
+
+# --- locks -------------------------------------------------------------------------
+
+_HOLDER = """
+import sys, time
+from backends.locks import RefLock
+lock = RefLock(sys.argv[1], "img:1", what="img:1")
+lock.acquire(5)
+print("held", flush=True)
+sys.stdin.readline()
+lock.release()
+"""
+
+
+def test_a_lock_held_by_another_process_names_it(tmp_path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock = RefLock(str(tmp_path), "img:1", what="img:1")
+        start = time.monotonic()
+        with pytest.raises(
+            LockBusy, match=rf"another imgcache is pulling img:1 \(pid {holder.pid} on host "
+        ):
+            lock.acquire(0.5)
+        assert 0.4 < time.monotonic() - start < 3
+    finally:
+        holder.communicate("\n", timeout=10)
+    lock = RefLock(str(tmp_path), "img:1", what="img:1")
+    lock.acquire(1)  # free again once the holder let go
+    assert lock.held
+    lock.release()
+    assert not os.path.exists(lock_path(str(tmp_path), "img:1"))
+
+
+def test_jobs_of_one_process_exclude_each_other(tmp_path) -> None:
+    first = RefLock(str(tmp_path), "img:1", what="img:1")
+    first.acquire(1)
+    assert held_here(first.path)
+    with pytest.raises(LockBusy, match="another job of this imgcache"):
+        RefLock(str(tmp_path), "img:1", what="img:1").acquire(0.3)
+    first.release()
+    assert not held_here(first.path)
+
+
+def test_locks_can_be_turned_off(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("IMGCACHE_NO_LOCKS", "1")
+    a = RefLock(str(tmp_path), "img:1", what="img:1")
+    b = RefLock(str(tmp_path), "img:1", what="img:1")
+    a.acquire(1)
+    b.acquire(1)
+    assert not a.held and "turned off" in b.warning
+    a.release()
+    b.release()
+
+
+def test_an_unwritable_lock_directory_means_unlocked_not_failed(tmp_path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes everywhere")
+    os.chmod(tmp_path, 0o555)
+    try:
+        lock = RefLock(str(tmp_path), "img:1", what="img:1")
+        lock.acquire(1)
+        assert not lock.held and "unlocked" in lock.warning
+    finally:
+        os.chmod(tmp_path, 0o755)
