@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -180,13 +182,43 @@ def test_locks_can_be_turned_off(tmp_path, monkeypatch) -> None:
     b.release()
 
 
-def test_an_unwritable_lock_directory_means_unlocked_not_failed(tmp_path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes everywhere")
-    os.chmod(tmp_path, 0o555)
+def _unwritable_lock(directory: str) -> tuple[bool, str]:
+    lock = RefLock(directory, "img:1", what="img:1")
+    lock.acquire(1)
     try:
-        lock = RefLock(str(tmp_path), "img:1", what="img:1")
-        lock.acquire(1)
-        assert not lock.held and "unlocked" in lock.warning
+        return lock.held, lock.warning
     finally:
-        os.chmod(tmp_path, 0o755)
+        lock.release()
+
+
+def test_an_unwritable_lock_directory_means_unlocked_not_failed() -> None:
+    # A world-readable directory outside pytest's private (0700) temp tree, made
+    # read-only; as root the check runs in a child that became `nobody`, since
+    # root writes everywhere.
+    base = tempfile.mkdtemp(prefix="imgcache-lock-")
+    try:
+        os.chmod(base, 0o555)
+        if os.geteuid() != 0:
+            held, warning = _unwritable_lock(base)
+        else:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    held, warning = _unwritable_lock(base)
+                    os.write(write, f"{int(held)}{warning}".encode())
+                finally:
+                    os._exit(0)
+            os.close(write)
+            with os.fdopen(read) as pipe:
+                answer = pipe.read()
+            os.waitpid(pid, 0)
+            held, warning = answer[:1] == "1", answer[1:]
+        assert not held
+        assert "unlocked" in warning
+    finally:
+        os.chmod(base, 0o755)
+        shutil.rmtree(base)
