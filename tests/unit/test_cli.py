@@ -75,7 +75,7 @@ def test_list_json_schema_and_values(caches):
 
 
 def test_list_filter_and_plain_table(caches):
-    sif_root, enroot_root = caches
+    _, enroot_root = caches
     result = imgcache("list", "--finding", "corrupt", "--cache", f"enroot:{enroot_root}")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -137,7 +137,7 @@ def test_help_reads_well():
 
 @pytest.mark.skipif(not shutil.which("head"), reason="needs head")
 def test_closed_pipe_is_not_an_error(caches):
-    sif_root, enroot_root = caches
+    _, enroot_root = caches
     cmd = f"{IMGCACHE} list --cache enroot:{enroot_root} | head -c 10"
     result = subprocess.run(
         ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, check=False

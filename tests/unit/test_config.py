@@ -95,12 +95,12 @@ rescan = "r,f5"
     [
         ("[findings]\nstale_dayz = 3\n", r"findings\.stale_dayz: unknown setting"),
         ("[colour]\nx = 1\n", r"unknown section \[colour\]"),
-        ("[findings]\nstale_days = \"90\"\n", "wrong type str"),
+        ('[findings]\nstale_days = "90"\n', "wrong type str"),
         ("[findings]\nstale_days = 0\n", "must be greater than 0"),
-        ("[permissions]\nfile_mode = \"rw-r--r--\"\n", "not an octal mode"),
-        ("[jobs]\nbackend = \"docker\"\n", "must be one of auto, runtime, builtin"),
-        ("[[cache]]\nkind = \"lxc\"\npath = \"/x\"\n", "unknown cache kind 'lxc'"),
-        ("[[cache]]\nkind = \"enroot\"\n", "needs kind"),
+        ('[permissions]\nfile_mode = "rw-r--r--"\n', "not an octal mode"),
+        ('[jobs]\nbackend = "docker"\n', "must be one of auto, runtime, builtin"),
+        ('[[cache]]\nkind = "lxc"\npath = "/x"\n', "unknown cache kind 'lxc'"),
+        ('[[cache]]\nkind = "enroot"\n', "needs kind"),
         ("not toml at all = = \n", "not valid TOML"),
     ],
 )
@@ -163,7 +163,8 @@ def test_master_yaml_apptainer_root_and_single_image(tmp_path):
 def test_imgcache_config_outranks_master_yaml(tmp_path):
     config = write(tmp_path / "c.toml", '[defaults]\ncpu = "ubuntu:22.04"\n')
     master = write(
-        tmp_path / "master.yaml", "task_container_defaults:\n  image: determinedai/pytorch-ngc:0.35.1\n"
+        tmp_path / "master.yaml",
+        "task_container_defaults:\n  image: determinedai/pytorch-ngc:0.35.1\n",
     )
     settings = load_settings(config=str(config), determined_config=str(master))
     assert settings.default_images["cpu"] == "ubuntu:22.04"
@@ -177,7 +178,9 @@ def test_master_yaml_broken(tmp_path):
 
 
 def test_master_yaml_from_environment(tmp_path, monkeypatch):
-    master = write(tmp_path / "m.yaml", f"resource_manager:\n  singularity_image_root: {tmp_path}\n")
+    master = write(
+        tmp_path / "m.yaml", f"resource_manager:\n  singularity_image_root: {tmp_path}\n"
+    )
     monkeypatch.setenv("IMGCACHE_DETERMINED_CONFIG", str(master))
     assert load_settings().caches[0].path == str(tmp_path)
 

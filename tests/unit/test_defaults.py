@@ -46,7 +46,7 @@ def test_newest_profile_unless_the_config_chooses():
 
 
 def test_unknown_profile_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="known: pytorch-ngc-0.35.1, environments-096d730"):
+    with pytest.raises(ConfigError, match=r"known: pytorch-ngc-0\.35\.1, environments-096d730"):
         resolve_defaults(Settings(profile="newest"))
 
 
@@ -73,8 +73,7 @@ def squashfs(tmp_path_factory) -> Path:
 def _presence(settings: Settings) -> dict[tuple[str, str], tuple[str, str | None, str]]:
     inventory = Catalog(settings).scan()
     return {
-        (p.default.env, p.cache_kind.value): (p.state, p.path, p.detail)
-        for p in inventory.presence
+        (p.default.env, p.cache_kind.value): (p.state, p.path, p.detail) for p in inventory.presence
     }
 
 
