@@ -10,6 +10,7 @@ fails (inotify watch limit, root removed) falls back to polling and says so.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
+from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 log = logging.getLogger("imgcache.watch")
@@ -124,7 +125,14 @@ class _Handler(FileSystemEventHandler):
 
 
 class CacheWatcher:
-    """Watches cache roots and reports dirty directories in coalesced batches."""
+    """Watches cache roots and reports dirty directories in coalesced batches.
+
+    Each root has one watch (inotify or polling) and a mode the status bar shows.
+    A supervisor thread checks every `supervise_interval` seconds that each
+    root's emitter is still alive: an inotify emitter that died under a live
+    root is replaced by polling, a root that vanished is marked "waiting" and
+    watched again (and rescanned) when it comes back.
+    """
 
     def __init__(
         self,
@@ -135,6 +143,7 @@ class CacheWatcher:
         poll_interval: float = 5.0,
         force_polling: bool = False,
         debounce: float = 0.3,
+        supervise_interval: float = 1.0,
     ) -> None:
         self.roots = list(roots)
         self._on_dirty = on_dirty
@@ -142,12 +151,14 @@ class CacheWatcher:
         self._poll_interval = poll_interval
         self._force_polling = force_polling
         self._debounce = debounce
+        self._supervise_interval = supervise_interval
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._inotify: BaseObserver | None = None
         self._polling: BaseObserver | None = None
+        self._handles: dict[str, tuple[BaseObserver, ObservedWatch]] = {}
         self.modes: dict[str, WatchMode] = {}
         self._threads: list[threading.Thread] = []
 
@@ -160,13 +171,7 @@ class CacheWatcher:
     def start(self) -> None:
         """Start watching every root and the threads that flush and supervise."""
         for root in self.roots:
-            fstype = filesystem_type(root)
-            if self._force_polling:
-                self._watch_polling(root, "polling forced by the config")
-            elif needs_polling(fstype):
-                self._watch_polling(root, f"{fstype} filesystem: other clients' changes are polled")
-            else:
-                self._watch_inotify(root, f"{fstype or 'local'} filesystem")
+            self._watch_root(root)
         for target, name in ((self._flush_loop, "flush"), (self._supervise, "supervise")):
             thread = threading.Thread(target=target, name=f"imgcache-watch-{name}", daemon=True)
             thread.start()
@@ -186,26 +191,48 @@ class CacheWatcher:
         for thread in self._threads:
             thread.join(timeout=2)
 
+    def _watch_root(self, root: str, why: str = "") -> None:
+        """Watch one root the way its filesystem needs."""
+        fstype = filesystem_type(root)
+        suffix = f"; {why}" if why else ""
+        if self._force_polling:
+            self._watch_polling(root, "polling forced by the config" + suffix)
+        elif needs_polling(fstype):
+            self._watch_polling(
+                root, f"{fstype} filesystem: other clients' changes are polled" + suffix
+            )
+        else:
+            self._watch_inotify(root, f"{fstype or 'local'} filesystem" + suffix)
+
     def _observer(self, polling: bool) -> BaseObserver:
         if polling:
-            if self._polling is None:
+            if self._polling is None or not self._polling.is_alive():
                 self._polling = PollingObserver(timeout=self._poll_interval)
                 self._polling.daemon = True
                 self._polling.start()
             return self._polling
-        if self._inotify is None:
+        if self._inotify is None or not self._inotify.is_alive():
             self._inotify = Observer()
             self._inotify.daemon = True
             self._inotify.start()
         return self._inotify
 
+    def _schedule(self, root: str, polling: bool) -> None:
+        observer = self._observer(polling)
+        watch = observer.schedule(_Handler(self.mark), root, recursive=True)
+        self._handles[root] = (observer, watch)
+
     def _watch_inotify(self, root: str, reason: str) -> None:
         try:
-            self._observer(polling=False).schedule(_Handler(self.mark), root, recursive=True)
+            self._schedule(root, polling=False)
         except OSError as exc:
             # ENOSPC is the inotify watch limit (fs.inotify.max_user_watches); EMFILE
             # the instance limit. Either way the cache still gets watched, by polling.
-            why = "inotify watch limit reached" if exc.errno == 28 else f"inotify failed: {exc}"
+            why = (
+                "inotify watch limit reached"
+                if exc.errno == errno.ENOSPC
+                else f"inotify failed: {exc.strerror or exc}"
+            )
             self._watch_polling(root, why)
             self._on_status(f"{root}: {why}; polling every {self._poll_interval:g}s")
             return
@@ -213,11 +240,35 @@ class CacheWatcher:
 
     def _watch_polling(self, root: str, reason: str) -> None:
         try:
-            self._observer(polling=True).schedule(_Handler(self.mark), root, recursive=True)
+            self._schedule(root, polling=True)
         except OSError as exc:
-            self.modes[root] = WatchMode(root, "rescan only", f"cannot watch: {exc.strerror}")
+            self.modes[root] = WatchMode(
+                root, "rescan only", f"cannot watch: {exc.strerror or exc}"
+            )
+            self._on_status(f"{root}: cannot watch ({exc.strerror or exc}); periodic rescans only")
             return
         self.modes[root] = WatchMode(root, "polling", reason)
+
+    def _drop(self, root: str) -> None:
+        """Forget a root's watch, stopping its emitter if it still runs."""
+        handle = self._handles.pop(root, None)
+        if handle is not None:
+            observer, watch = handle
+            with contextlib.suppress(Exception):
+                observer.unschedule(watch)
+
+    def _alive(self, root: str) -> bool:
+        handle = self._handles.get(root)
+        if handle is None:
+            return False
+        observer, watch = handle
+        if not observer.is_alive():
+            return False
+        try:
+            emitters = list(observer.emitters)
+        except RuntimeError:  # the set changed while copied; assume fine until next time
+            return True
+        return any(e.watch == watch and e.is_alive() for e in emitters)
 
     def _flush_loop(self) -> None:
         while not self._stop.is_set():
@@ -236,21 +287,35 @@ class CacheWatcher:
                     log.exception("watch callback failed")
 
     def _supervise(self) -> None:
-        """Fall back to polling when the inotify observer dies or a root vanishes."""
-        while not self._stop.wait(1.0):
-            inotify = self._inotify
-            if inotify is not None and not inotify.is_alive():
-                self._inotify = None
-                for root, mode in list(self.modes.items()):
-                    if mode.method == "inotify":
-                        self._watch_polling(root, "inotify stopped")
-                        self._on_status(f"{root}: inotify stopped; polling instead")
-            for root, mode in list(self.modes.items()):
-                if mode.method == "inotify" and not os.path.isdir(root):
-                    self.modes[root] = WatchMode(root, "waiting", "the cache root disappeared")
-                    self._on_status(f"{root}: the cache root disappeared")
-                    self.mark([root])
-                elif mode.method == "waiting" and os.path.isdir(root):
-                    self._watch_inotify(root, "the cache root is back")
-                    self._on_status(f"{root}: the cache root is back")
-                    self.mark([root])
+        """Fall back to polling when an emitter dies; re-watch roots that come back."""
+        while not self._stop.wait(self._supervise_interval):
+            for root in list(self.modes):
+                try:
+                    self.check(root)
+                except Exception:  # supervision must outlive any one root's trouble
+                    log.exception("watch supervision of %s failed", root)
+
+    def check(self, root: str) -> None:
+        """Check one root's watch once (the supervisor calls this every interval)."""
+        mode = self.modes.get(root)
+        if mode is None:
+            return
+        exists = os.path.isdir(root)
+        if mode.method in ("inotify", "polling"):
+            if exists and self._alive(root):
+                return
+            self._drop(root)
+            if not exists:
+                self.modes[root] = WatchMode(root, "waiting", "the cache root disappeared")
+                self._on_status(f"{root}: the cache root disappeared")
+            else:
+                self._watch_polling(root, f"{mode.method} stopped")
+                self._on_status(
+                    f"{root}: the {mode.method} watcher stopped; "
+                    f"polling every {self._poll_interval:g}s"
+                )
+            self.mark([root])
+        elif mode.method == "waiting" and exists:
+            self._watch_root(root, "the cache root came back")
+            self._on_status(f"{root}: the cache root is back ({self.modes[root].method})")
+            self.mark([root])

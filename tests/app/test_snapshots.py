@@ -1,0 +1,52 @@
+"""SVG snapshots of the app on the demo cache at 120x36 and 80x24.
+
+The demo is written at a fixed path with a frozen clock, free space is fixed and
+the watcher is off, so the screen is the same on every run. After a deliberate
+change of the screen: `pytest tests/app/test_snapshots.py --snapshot-update`, then
+look at the SVGs in `__snapshots__/` before committing them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.helpers import make_app, settle
+
+
+async def _ready(pilot) -> None:
+    await settle(pilot.app)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_main(snap_compare, demo_settings, size):
+    assert snap_compare(make_app(demo_settings), terminal_size=size, run_before=_ready)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_details(snap_compare, demo_settings, size):
+    # The fourth row by name: the extra .sif copy (duplicate, superseded).
+    press = ["j", "j", "j", "enter"]
+    assert snap_compare(make_app(demo_settings), press=press, terminal_size=size, run_before=_ready)
+
+
+def test_defaults_panel(snap_compare, demo_settings):
+    app = make_app(demo_settings)
+    assert snap_compare(app, press=["d"], terminal_size=(120, 36), run_before=_ready)
+
+
+def test_finding_filter(snap_compare, demo_settings):
+    # f, then down to "uncompressed" (all, any, corrupt, incomplete, unshared, uncompressed).
+    press = ["f", "j", "j", "j", "j", "j", "enter"]
+    app = make_app(demo_settings)
+    assert snap_compare(app, press=press, terminal_size=(120, 36), run_before=_ready)
+
+
+def test_finding_picker(snap_compare, demo_settings):
+    app = make_app(demo_settings)
+    assert snap_compare(app, press=["f"], terminal_size=(80, 24), run_before=_ready)
+
+
+def test_help(snap_compare, demo_settings):
+    app = make_app(demo_settings)
+    assert snap_compare(app, press=["question_mark"], terminal_size=(120, 36), run_before=_ready)

@@ -1,0 +1,161 @@
+"""End to end: the installed `imgcache` in a real terminal (tmux), driven by keys.
+
+The cache is made by mksquashfs and siftool; the test reads the screen with
+`tmux capture-pane` and asserts on what a person would see, in a plain
+`TERM=xterm` (16 colours) at 80x24 and in a 256-colour terminal at 120x36.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.builders import have, make_rootfs, make_sif, make_squashfs
+
+pytestmark = pytest.mark.tools
+
+IMGCACHE = Path(sys.executable).with_name("imgcache")
+
+
+class Tmux:
+    """One private tmux server with one session running a command."""
+
+    def __init__(self, command: str, width: int, height: int, env: dict[str, str]) -> None:
+        self.socket = f"imgcache-e2e-{uuid.uuid4().hex[:8]}"
+        self.env = env
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "main",
+                   "-x", str(width), "-y", str(height), command)  # fmt: skip
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True, text=True, env=self.env, timeout=30, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    def screen(self) -> str:
+        """What the terminal shows now."""
+        return self._tmux("capture-pane", "-p", "-t", "main")
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        """Type keys (tmux key names, or text with `literal`)."""
+        self._tmux("send-keys", "-t", "main", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, text: str, timeout: float = 20.0, absent: bool = False) -> str:
+        """The screen once `text` shows on it (or has gone, with `absent`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if (text in screen) != absent:
+                return screen
+            if time.monotonic() > deadline:
+                state = "still shows" if absent else "does not show"
+                raise AssertionError(f"the screen {state} {text!r}:\n{screen}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop the server."""
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, env=self.env
+        )
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    if not have("tmux", "mksquashfs", "siftool"):
+        pytest.skip("needs tmux, mksquashfs and siftool")
+    if not IMGCACHE.exists():
+        pytest.skip(f"imgcache is not installed next to {sys.executable}")
+    base = tmp_path_factory.mktemp("e2e-images")
+    rootfs = make_rootfs(base / "rootfs")
+    zstd = make_squashfs(base / "zstd.sqsh", rootfs=rootfs)
+    return {
+        "zstd": zstd,
+        "nod": make_squashfs(base / "nod.sqsh", options=["-noD"], rootfs=rootfs),
+        "sif": make_sif(base / "image.sif", squashfs=zstd),
+    }
+
+
+@pytest.mark.parametrize(
+    ("term", "size"),
+    [("xterm", (80, 24)), ("xterm-256color", (120, 36))],
+    ids=["xterm-80x24", "256color-120x36"],
+)
+def test_browse_filter_details_help_live_quit(tmp_path, images, term, size):
+    enroot, sif = tmp_path / "enroot", tmp_path / "sif"
+    enroot.mkdir()
+    shutil.copyfile(images["zstd"], enroot / "ubuntu+22.04.sqsh")
+    shutil.copyfile(images["nod"], enroot / "nvidia+pytorch+25.09-py3.sqsh")
+    (sif / "library").mkdir(parents=True)
+    shutil.copyfile(images["sif"], sif / "library/alpine:3.19")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[cache]]\nkind = "enroot"\npath = "{enroot}"\n\n'
+        f'[[cache]]\nkind = "apptainer"\npath = "{sif}"\n'
+    )
+    env = {**os.environ, "TERM": term, "IMGCACHE_CONFIG": "", "IMGCACHE_DETERMINED_CONFIG": ""}
+    env.pop("COLORTERM", None)
+    env.pop("TMUX", None)
+    # The shell reports the exit status on screen, as a person would see it.
+    command = f"env TERM={term} {IMGCACHE} --config {config}; echo imgcache exited $?; sleep 60"
+    term_tmux = Tmux(command, *size, env)
+    try:
+        screen = term_tmux.wait_for("Images 3/3")
+        assert "3 images" in screen
+        assert "ubuntu:22.04" in screen and "nvidia/pytorch:25.09-py3" in screen
+        assert "alpine:3.19" in screen
+        assert "raw" in screen  # the -noD image's badge
+        assert "inotify" in term_tmux.wait_for("inotify")
+
+        # Text filter.
+        term_tmux.keys("/")
+        term_tmux.keys("nvidia", literal=True)
+        screen = term_tmux.wait_for("Images 1/3")
+        assert "ubuntu:22.04" not in screen
+        term_tmux.keys("Escape")
+        term_tmux.wait_for("Images 3/3")
+
+        # Finding filter: f, down to "uncompressed", Enter.
+        term_tmux.keys("f")
+        term_tmux.wait_for("Show only")
+        term_tmux.keys("j", "j", "j", "j", "j", "Enter")
+        screen = term_tmux.wait_for("only uncompressed")
+        assert "Images 1/3" in screen
+
+        # Details of the selected image.
+        term_tmux.keys("Enter")
+        screen = term_tmux.wait_for("esc Back")  # the details screen's footer
+        assert "Details · nvidia/pytorch:25.09-py3" in screen
+        assert "Uncompressed: it stores data blocks uncompressed (-noD)" in screen
+        term_tmux.keys("G")  # the end of the details: the superblock's flags
+        term_tmux.wait_for("data raw (-noD)")
+        term_tmux.keys("Escape")
+        term_tmux.wait_for("only uncompressed")
+        term_tmux.keys("Escape")
+        term_tmux.wait_for("Images 3/3")
+
+        # Help lists the bindings.
+        term_tmux.keys("?")
+        screen = term_tmux.wait_for("Everywhere")
+        assert "Rescan" in screen and "rescan" in screen and "Quit" in screen
+        term_tmux.keys("Escape")
+        term_tmux.wait_for("Images 3/3")
+
+        # Another admin adds an image: it shows within two seconds.
+        start = time.monotonic()
+        shutil.copyfile(images["zstd"], enroot / "alpine+3.20.sqsh")
+        term_tmux.wait_for("alpine:3.20", timeout=10)
+        assert time.monotonic() - start < 2.0 + 0.5  # + capture-pane polling
+        assert "Images 4/4" in term_tmux.screen()
+
+        term_tmux.keys("q")
+        term_tmux.wait_for("imgcache exited 0", timeout=10)
+    finally:
+        term_tmux.close()

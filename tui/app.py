@@ -1,0 +1,333 @@
+"""The imgcache app: the browser an admin opens over SSH to understand a shared cache.
+
+`create_app` is the one factory the command, the tests, the bench and the
+screenshot script use. The app paints its layout at once and scans in a thread
+worker; the watcher's threads post the directories that changed and a worker
+re-lists only those; a periodic full scan corrects whatever events missed. The UI
+thread never touches the disk: it only receives `tui.messages` and hands the
+data down to the main screen.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from backends.config import ConfigError, Settings
+from backends.inventory import Catalog, Inventory, open_catalog
+from backends.watch import CacheWatcher
+from tui.commands import ImgcacheCommands
+from tui.messages import CachesDirty, InventoryReady, ScanFailed, WatchStatus
+from tui.screens.caches import CachesScreen, caches_report
+from tui.screens.details import DetailsScreen
+from tui.screens.finding_picker import FindingPicker
+from tui.screens.help import HelpEntry, HelpScreen, help_entries
+from tui.screens.main import MainScreen
+from tui.widgets.cache_tree import CacheTree, totals
+from tui.widgets.filter_bar import FilterBar
+from tui.widgets.image_table import ImageTable
+from tui.widgets.rows import plan
+from tui.widgets.summary import FreeSpace, summary_text
+
+#: Watcher messages kept for the caches screen.
+_EVENTS_KEPT = 50
+
+
+class ImgcacheApp(App[int]):
+    """The cache browser."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "imgcache"
+    COMMANDS = App.COMMANDS | {ImgcacheCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("r", "rescan", "Rescan", id="rescan"),
+        Binding("i", "caches", "Caches", show=False, id="caches"),
+        Binding(
+            "ctrl+p", "command_palette", "Commands", show=False, priority=True, id="command_palette"
+        ),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], float] = time.time,
+        free_space: FreeSpace | None = None,
+        watch: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.catalog = catalog
+        self.clock = clock
+        self.free_space = free_space
+        self.watch = watch
+        self.main = MainScreen(settings, clock=clock, free_space=free_space)
+        self.inventory: Inventory | None = None
+        self.watcher: CacheWatcher | None = None
+        self.watch_events: list[str] = []
+        self.timings: dict[str, float] = {"created": time.perf_counter()}
+        """perf_counter() marks: created, painted (first frame), loaded (first data)."""
+        self.refresh_latencies: deque[float] = deque(maxlen=1000)
+        """Seconds from a watcher report to its rows on screen, for the bench."""
+        self._scanning = False
+        self._pending_full = False
+        self._pending_dirs: set[str] = set()
+        self._pending_since = 0.0
+
+    # -- start and stop -----------------------------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        """The main screen is the app's base screen."""
+        return self.main
+
+    def on_mount(self) -> None:
+        """Apply the config's keymap before the first key arrives."""
+        if self.settings.keys:
+            self.set_keymap(dict(self.settings.keys))
+
+    def on_ready(self) -> None:
+        """The layout is on screen: now scan and watch, in workers."""
+        self._mark("painted")
+        unknown = sorted(set(self.settings.keys) - known_binding_ids())
+        if unknown:
+            self._watch_event(f"config [keys]: unknown binding id {', '.join(unknown)}")
+        self.main.status.set_state(watching=self.watch, scanning=True)
+        self.request_scan(None)
+        if self.watch:
+            self._start_watcher()
+        self.set_interval(self.settings.rescan_interval, self._periodic_scan, name="full rescan")
+
+    def _mark(self, name: str) -> None:
+        self.timings.setdefault(name, time.perf_counter())
+
+    def on_unmount(self) -> None:
+        """Stop the watcher's threads."""
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    # -- scanning -----------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """True once an inventory is shown and no scan is running or asked for."""
+        return (
+            self.inventory is not None
+            and not self._scanning
+            and not self._pending_full
+            and not self._pending_dirs
+        )
+
+    def request_scan(self, dirs: set[str] | None, seen: float = 0.0) -> None:
+        """Ask for a full scan (None) or a rescan of `dirs`; requests queue and merge."""
+        if dirs is None:
+            self._pending_full = True
+        else:
+            self._pending_dirs |= dirs
+        if seen and not self._pending_since:
+            self._pending_since = seen
+        if not self._scanning:
+            self._next_scan()
+
+    def _next_scan(self) -> None:
+        if self._pending_full:
+            dirs: frozenset[str] | None = None
+            # A full walk re-lists every directory, the dirty ones included.
+            self._pending_full = False
+            self._pending_dirs.clear()
+        elif self._pending_dirs:
+            dirs = frozenset(self._pending_dirs)
+            self._pending_dirs.clear()
+        else:
+            return
+        started = self._pending_since or time.perf_counter()
+        self._pending_since = 0.0
+        self._scanning = True
+        self._scan(dirs, started)
+
+    @work(thread=True, exit_on_error=False, group="scan", name="scan")
+    def _scan(self, dirs: frozenset[str] | None, started: float) -> None:
+        now = self.clock()
+        inventory = self.catalog.scan(now) if dirs is None else self.catalog.rescan(dirs, now)
+        # Diffing rows and adding up totals is the expensive part of showing an
+        # inventory; do it here so the UI thread only swaps the results in. The
+        # table's rows are read, never changed, and no other scan runs meanwhile.
+        main = self.main
+        change = plan(inventory.images, main.table.model.rows, main.names)
+        sums = totals(change.rows.values())
+        summary = summary_text(inventory, main.names, self.free_space)
+        self.post_message(InventoryReady(inventory, dirs is None, started, change, sums, summary))
+
+    def on_inventory_ready(self, message: InventoryReady) -> None:
+        """Show the new inventory, then run any scan that was asked for meanwhile."""
+        first = self.inventory is None
+        self.inventory = message.inventory
+        self.main.show_inventory(message.inventory, message.plan, message.totals, message.summary)
+        if first:
+            self.call_after_refresh(self._mark, "loaded")
+        elif not message.full and message.inventory.change:
+            latency = time.perf_counter() - message.started
+            self.refresh_latencies.append(latency)
+        self._scanning = False
+        self.call_after_refresh(_tidy_memory)
+        self._next_scan()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A scan that raised leaves the last inventory up and says why."""
+        if event.worker.group == "scan" and event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.post_message(ScanFailed(f"{type(error).__name__}: {error}"))
+
+    def on_scan_failed(self, message: ScanFailed) -> None:
+        """Report the failure in the status bar and carry on."""
+        self._scanning = False
+        self.main.status.set_state(scanning=False, notice=f"scan failed: {message.error}")
+        self._next_scan()
+
+    def _periodic_scan(self) -> None:
+        self.request_scan(None)
+
+    # -- watching -----------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="watch", name="watch")
+    def _start_watcher(self) -> None:
+        # Scheduling inotify watches walks the tree; keep it off the UI thread.
+        watcher = CacheWatcher(
+            [spec.path for spec in self.settings.caches],
+            self._dirty,
+            self._watch_event,
+            poll_interval=self.settings.poll_interval,
+            force_polling=self.settings.force_polling,
+        )
+        self.watcher = watcher
+        watcher.start()
+        self.post_message(WatchStatus(dict(watcher.modes)))
+
+    def _dirty(self, dirs: set[str]) -> None:
+        # Runs on the watcher's flush thread.
+        self.post_message(CachesDirty(set(dirs), time.perf_counter()))
+
+    def _watch_event(self, event: str) -> None:
+        # Runs on a watcher thread (or the UI thread at start).
+        modes = dict(self.watcher.modes) if self.watcher is not None else {}
+        self.post_message(WatchStatus(modes, event))
+
+    def on_caches_dirty(self, message: CachesDirty) -> None:
+        """Re-list the directories the watcher reported."""
+        self.request_scan(message.dirs, message.seen)
+
+    def on_watch_status(self, message: WatchStatus) -> None:
+        """Show how the caches are watched, and any fallback."""
+        changes: dict[str, object] = {}
+        if message.modes:
+            changes["modes"] = message.modes
+        if message.event:
+            self.watch_events = [*self.watch_events, message.event][-_EVENTS_KEPT:]
+            changes["event"] = message.event
+        self.main.status.set_state(**changes)
+
+    # -- actions ------------------------------------------------------------------
+
+    def action_rescan(self) -> None:
+        """Walk every cache again (headers of unchanged files are not re-read)."""
+        self.main.status.set_state(scanning=True, notice="")
+        self.request_scan(None)
+
+    def action_help(self) -> None:
+        """Show every key binding."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_entries()))
+
+    def help_entries(self) -> list[HelpEntry]:
+        """Every binding, with the config's remaps applied."""
+        return help_entries(binding_sections(), self.settings.keys, self)
+
+    def action_caches(self) -> None:
+        """Show the caches, their watch modes and problems."""
+        if isinstance(self.screen, CachesScreen):
+            return
+        modes = self.watcher.modes if self.watcher is not None else {}
+        report = caches_report(self.inventory, modes, self.watch_events, self.free_space)
+        self.push_screen(CachesScreen(report))
+
+
+def _tidy_memory() -> None:
+    """Collect now, then keep the survivors out of the cyclic GC's way.
+
+    10,000 images are ~150,000 objects: a full collection over them pauses the UI
+    for a few hundred ms at a random key press. Right after an inventory is on
+    screen only the objects made since the last one are tracked, so collecting is
+    cheap; the survivors are acyclic records that reference counting frees when a
+    later inventory replaces them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def binding_sections() -> list[tuple[str, type, bool]]:
+    """(title, class, own bindings only) for the help screen, in reading order."""
+    return [
+        ("Everywhere", ImgcacheApp, True),
+        ("Main view", MainScreen, True),
+        ("Image table", ImageTable, True),
+        ("Tree of caches", CacheTree, False),
+        ("Text filter (/)", FilterBar, True),
+        ("Finding filter (f)", FindingPicker, True),
+        ("Details screen (enter)", DetailsScreen, True),
+        ("Help screen (?)", HelpScreen, True),
+        ("Caches screen (i)", CachesScreen, True),
+    ]
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id a `[keys]` entry may name."""
+    from tui.screens.help import declared
+
+    return {
+        b.id
+        for _title, cls, own in binding_sections()
+        for b in declared(cls, own_only=own)
+        if b.id is not None
+    }
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    free_space: FreeSpace | None = None,
+    watch: bool = True,
+    catalog: Catalog | None = None,
+) -> ImgcacheApp:
+    """The app on `settings`' caches; raises ConfigError when a root is unusable.
+
+    `clock` dates ages and findings (tests freeze it), `free_space` overrides the
+    free bytes shown per cache (snapshots fix it), `watch=False` skips the watcher.
+    """
+    if catalog is None:
+        catalog = open_catalog(settings)
+    return ImgcacheApp(settings, catalog, clock=clock, free_space=free_space, watch=watch)
+
+
+def run_app(settings: Settings) -> int:
+    """Run the app in the terminal; returns the exit status for the command."""
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        # Same shape as the command's other errors: one message, no traceback.
+        print(f"imgcache: {exc}", file=sys.stderr)
+        return 2
+    result = app.run()
+    if isinstance(result, int):
+        return result
+    return app.return_code or 0

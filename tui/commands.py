@@ -1,0 +1,94 @@
+"""The command palette's imgcache commands, built from what is on screen right now.
+
+Counts in the names ("Show only stale (4 images)") come from the current rows, a
+filter in use offers to clear itself, and each cache can be jumped to by name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from backends.findings import ORDER, VOCABULARY
+from tui.widgets.rows import SORT_COLUMNS, Scope
+
+if TYPE_CHECKING:
+    from tui.app import ImgcacheApp
+
+Command = tuple[str, str, Callable[[], object]]
+
+
+def commands(app: ImgcacheApp) -> Iterator[Command]:
+    """(name, help, callback) for every command that makes sense now."""
+    main = app.main
+    model = main.table.model
+    yield ("Rescan all caches", "walk every cache again (r)", app.action_rescan)
+    yield ("Filter by text", "type words to narrow the table (/)", main.action_filter_text)
+    yield ("Filter by finding", "pick a finding to show (f)", main.action_filter_finding)
+    counts = Counter(code for row in model.rows.values() for code in row.codes)
+    for code in ORDER:
+        if counts[code]:
+            term = VOCABULARY[code]
+            name = f"Show only {code} ({counts[code]} image{'s' if counts[code] > 1 else ''})"
+            yield (name, term.meaning, partial(main.set_finding, code))
+    if any(counts.values()):
+        any_finding = partial(main.set_finding, "any")
+        yield ("Show images with any finding", "anything to act on", any_finding)
+    if model.filtered:
+        yield ("Clear all filters", "text, finding and cache (esc)", main.action_clear_filters)
+    for column in SORT_COLUMNS:
+        if column != model.sort:
+            sort = partial(_sort, app, column)
+            yield (f"Sort by {column}", "s cycles the columns, S reverses", sort)
+    yield ("Reverse the sort order", f"now by {model.sort} (S)", main.action_sort_reverse)
+    panel = "Hide" if main.show_defaults else "Show"
+    yield (f"{panel} the defaults panel", "default images per environment and cache (d)",
+           main.action_toggle_defaults)  # fmt: skip
+    tree = "Hide" if main.tree.display else "Show"
+    yield (f"{tree} the tree of caches", "caches and repositories (t)", main.action_toggle_tree)
+    for spec in app.settings.caches:
+        name = main.names.get(spec.path, spec.path)
+        yield (f"Go to cache {name}", spec.label, partial(main.set_scope, Scope(spec.path)))
+    image = main.table.highlighted
+    if image is not None:
+        yield ("Open details of the selected image", image.path, main.table.action_select)
+    yield ("Caches and watch status", "roots, free space, watch modes, problems (i)",
+           app.action_caches)  # fmt: skip
+    yield ("Keys", "every key binding (?)", app.action_help)
+    yield ("Quit imgcache", "leave the app (q)", app.action_quit)
+
+
+def _sort(app: ImgcacheApp, column: str) -> None:
+    app.main.table.set_sort(column)
+
+
+class ImgcacheCommands(Provider):
+    """imgcache's actions for the command palette (ctrl+p)."""
+
+    def _app(self) -> ImgcacheApp | None:
+        from tui.app import ImgcacheApp
+
+        return self.app if isinstance(self.app, ImgcacheApp) else None
+
+    async def discover(self) -> Hits:
+        """Everything, for the empty palette."""
+        app = self._app()
+        if app is None:
+            return
+        for name, help_text, callback in commands(app):
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Commands whose name matches what was typed."""
+        app = self._app()
+        if app is None:
+            return
+        matcher = self.matcher(query)
+        for name, help_text, callback in commands(app):
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, text=name, help=help_text)

@@ -1,0 +1,1 @@
+"""The screens and dialogs of the imgcache app, one module each."""

@@ -1,0 +1,1 @@
+"""The widgets of the imgcache app: one module per widget, messages nested in their sender."""

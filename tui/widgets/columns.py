@@ -1,0 +1,168 @@
+"""How the image table's columns are laid out and painted, for any width.
+
+Pure functions of a row and a width: no widget state, so the table can cache the
+strips they return. Columns that do not fit drop in order (cache, age, format);
+names are cut in the middle so the tag at the end stays readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from tui.format import FINDING_SHORT, FINDING_STYLES
+from tui.widgets.rows import Row
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the table as laid out for the current width."""
+
+    key: str
+    title: str
+    width: int
+    right: bool = False
+
+
+#: Fixed widths; the name column takes what is left. Order is left to right.
+_WIDTHS = {"format": 6, "comp": 8, "size": 10, "age": 7}
+_TITLES = {
+    "name": "IMAGE",
+    "cache": "CACHE",
+    "format": "FORMAT",
+    "comp": "COMP",
+    "size": "SIZE",
+    "age": "AGE",
+    "findings": "FINDINGS",
+}
+#: The name column never gets narrower than this while other columns can go.
+NAME_MIN = 22
+#: The findings column grows with the widest badges, up to this.
+FINDINGS_MAX = 24
+_BADGES = {code: Style.parse(style) for code, style in FINDING_STYLES.items()}
+
+
+def fit(text: str, width: int) -> str:
+    """`text` in exactly `width` cells, cut in the middle so a long tag stays visible."""
+    size = len(text) if text.isascii() else cell_len(text)
+    if size <= width:
+        return text + " " * (width - size)
+    if width <= 1:
+        return "…"[:width]
+    if not text.isascii():
+        return set_cell_size(text[: width - 1], width - 1) + "…"
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + text[len(text) - tail :]
+
+
+def badges_width(codes: Iterable[str]) -> int:
+    """Cells the findings badges of one row take."""
+    words = [FINDING_SHORT[c] for c in codes]
+    return sum(len(w) for w in words) + max(len(words) - 1, 0)
+
+
+def layout(width: int, findings_width: int, cache_width: int) -> list[Column]:
+    """The columns for a table `width` cells wide (`cache_width` 0: no CACHE column)."""
+    wanted: list[Column] = [
+        Column("format", _TITLES["format"], _WIDTHS["format"]),
+        Column("comp", _TITLES["comp"], _WIDTHS["comp"]),
+        Column("size", _TITLES["size"], _WIDTHS["size"], right=True),
+        Column("age", _TITLES["age"], _WIDTHS["age"], right=True),
+        Column("findings", _TITLES["findings"], findings_width),
+    ]
+    if cache_width:
+        wanted.insert(0, Column("cache", _TITLES["cache"], min(max(cache_width, 5), 14)))
+
+    def room(columns: list[Column]) -> int:
+        return width - 1 - sum(c.width + 1 for c in columns)
+
+    # Narrow terminals drop the least telling columns first.
+    for drop in ("cache", "age", "format"):
+        if room(wanted) >= NAME_MIN:
+            break
+        wanted = [c for c in wanted if c.key != drop]
+    return [Column("name", _TITLES["name"], max(room(wanted), 8)), *wanted]
+
+
+def column_at(columns: list[Column], x: int) -> str | None:
+    """The key of the column under cell `x` of a line (for clicks on the header)."""
+    left = 1
+    for column in columns:
+        if left <= x < left + column.width + 1:
+            return column.key
+        left += column.width + 1
+    return None
+
+
+def header_strip(
+    columns: list[Column], sort: str, descending: bool, width: int, style: Style
+) -> Strip:
+    """The header line, with an arrow on the sort column."""
+    segments = [Segment(" ", style)]
+    arrow = "▼" if descending else "▲"
+    for column in columns:
+        title = column.title
+        if column.key == sort:
+            title = f"{title} {arrow}" if not column.right else f"{arrow} {title}"
+        text = fit(title, column.width)
+        if column.right:
+            text = text.strip().rjust(column.width)
+        segments.append(Segment(text + " ", style))
+    return Strip(segments).adjust_cell_length(width, style)
+
+
+def row_strip(
+    row: Row, columns: list[Column], width: int, age: str, base: Style, dim: Style
+) -> Strip:
+    """One image's line; `base` and `dim` already carry the cursor's colours if any."""
+    segments = [Segment(" ", base)]
+    image = row.image
+    for column in columns:
+        key = column.key
+        if key == "findings":
+            segments.extend(badge_segments(row.codes, column.width, base))
+            continue
+        if key == "name":
+            style = base if image.ref is not None else base + Style(italic=True)
+            segments.append(Segment(fit(row.name, column.width) + " ", style))
+            continue
+        if key == "size":
+            text = row.size_text.rjust(column.width)
+        elif key == "age":
+            text = age.rjust(column.width)
+        else:
+            text = fit(getattr(row, "fmt" if key == "format" else key), column.width)
+        segments.append(Segment(text + " ", dim if key in ("cache", "format") else base))
+    return Strip(segments).adjust_cell_length(width, base)
+
+
+def badge_segments(codes: tuple[str, ...], width: int, base: Style) -> list[Segment]:
+    """Coloured finding badges in `width` cells, ending "+N" when not all fit."""
+    words = [(FINDING_SHORT[code], _BADGES[code]) for code in codes]
+    shown, used = len(words), badges_width(codes)
+    if used > width:
+        # Show what fits and say how many more there are: "raw lzo +2".
+        shown = used = 0
+        while shown < len(words):
+            need = used + (1 if shown else 0) + len(words[shown][0])
+            more = len(words) - shown - 1
+            if need + (len(f" +{more}") if more else 0) > width:
+                break
+            shown, used = shown + 1, need
+    segments: list[Segment] = []
+    for word, style in words[:shown]:
+        if segments:
+            segments.append(Segment(" ", base))
+        segments.append(Segment(word, style))
+    if shown < len(words):
+        more = f"{' ' if shown else ''}+{len(words) - shown}"
+        segments.append(Segment(more, base))
+        used += len(more)
+    segments.append(Segment(" " * max(width - used, 0) + " ", base))
+    return segments

@@ -1,0 +1,368 @@
+"""The image table: a virtual table drawn line by line, fast at 10,000 rows.
+
+Only the lines on screen are ever rendered (Textual's line API), the rows live
+in a `RowModel`, and a changed file repaints one line. The header is line 0 of
+the widget and never scrolls; row `i` of the view is drawn at `i - scroll_y + 1`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from backends.model import Image
+from tui.format import short_age
+from tui.widgets.columns import (
+    FINDINGS_MAX,
+    Column,
+    badges_width,
+    column_at,
+    fit,
+    header_strip,
+    layout,
+    row_strip,
+)
+from tui.widgets.rows import SORT_COLUMNS, Patch, Plan, Row, RowModel, Scope, plan
+
+
+class ImageTable(ScrollView, can_focus=True):
+    """Every image in the caches, sortable and filterable, one line each."""
+
+    COMPONENT_CLASSES = {
+        "image-table--header",
+        "image-table--cursor",
+        "image-table--cursor-blurred",
+        "image-table--dim",
+        "image-table--placeholder",
+    }
+
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Up", show=False, id="cursor_up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="cursor_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="page_down"),
+        Binding("ctrl+u", "half_page(-1)", "Half page up", show=False, id="half_page_up"),
+        Binding("ctrl+d", "half_page(1)", "Half page down", show=False, id="half_page_down"),
+        Binding("home,g", "cursor_top", "First image", show=False, id="cursor_top"),
+        Binding("end,G", "cursor_bottom", "Last image", show=False, id="cursor_bottom"),
+        Binding("enter", "select", "Details", id="details"),
+    ]
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor is on another image (or on none)."""
+
+        table: ImageTable
+        image: Image | None
+
+        @property
+        def control(self) -> ImageTable:
+            """The table that sent it."""
+            return self.table
+
+        def can_replace(self, message: Message) -> bool:
+            """Holding `j` sends many; only the last one matters."""
+            return isinstance(message, ImageTable.Highlighted)
+
+    @dataclass
+    class Selected(Message):
+        """Enter or a double click on an image."""
+
+        table: ImageTable
+        image: Image
+
+        @property
+        def control(self) -> ImageTable:
+            """The table that sent it."""
+            return self.table
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.clock = clock
+        self.model = RowModel()
+        self.cursor = 0
+        self.placeholder = "scanning the caches…"
+        self.border_title = "Images"
+        self._columns: list[Column] = []
+        self._layout_key: tuple = ()
+        self._findings_width = 8
+        self._posted: Image | None = None
+        self._strips: LRUCache[tuple, tuple[Row, Strip, tuple]] = LRUCache(1024)
+
+    # -- data -------------------------------------------------------------------
+
+    @property
+    def highlighted(self) -> Image | None:
+        """The image under the cursor."""
+        if 0 <= self.cursor < len(self.model):
+            return self.model.row(self.cursor).image
+        return None
+
+    def set_names(self, names: Mapping[str, str]) -> None:
+        """The short name of each cache root, for the CACHE column."""
+        self.model.names = dict(names)
+        self._layout_key = ()
+
+    def update(self, images: Iterable[Image] | Plan) -> Patch:
+        """Take a scan's images (or a plan worked out in a worker); repaint what changed."""
+        path = self._cursor_path()
+        offset = self.cursor - int(self.scroll_y)
+        first = not self.model.rows
+        if isinstance(images, Plan):
+            change = images
+        else:
+            change = plan(images, self.model.rows, self.model.names)
+        patch = self.model.apply(change)
+        self._measure(self.model.rows.values() if first else change.fresh)
+        if first:
+            self._after_change(None, rebuilt=True)
+        elif patch.rebuilt:
+            self._after_change(path, rebuilt=True, offset=offset)
+        else:
+            for changed in patch.rows:
+                position = self.model.position(changed)
+                if position is not None:
+                    self.refresh_line(position + 1)
+            self._post_highlight()
+        return patch
+
+    def set_sort(self, column: str, reverse: bool = False) -> None:
+        """Sort by one of SORT_COLUMNS; the cursor stays on its image."""
+        path = self._cursor_path()
+        self.model.set_sort(column, reverse)
+        self._after_change(path, rebuilt=True)
+
+    def cycle_sort(self) -> None:
+        """Sort by the next column, in its natural order."""
+        index = SORT_COLUMNS.index(self.model.sort)
+        self.set_sort(SORT_COLUMNS[(index + 1) % len(SORT_COLUMNS)])
+
+    def reverse_sort(self) -> None:
+        """Flip the order of the current sort."""
+        self.set_sort(self.model.sort, not self.model.reverse)
+
+    def set_filters(
+        self,
+        *,
+        text: str | None = None,
+        finding: str | None = None,
+        scope: Scope | bool | None = False,
+    ) -> None:
+        """Change filters; the cursor stays on its image when it still shows."""
+        path = self._cursor_path()
+        self.model.set_filters(text=text, finding=finding, scope=scope)
+        self._after_change(path, rebuilt=True)
+
+    def select_path(self, path: str) -> bool:
+        """Put the cursor on a file's row; False when it is not shown."""
+        position = self.model.position(path)
+        if position is None:
+            return False
+        self.move_cursor(position)
+        return True
+
+    def _cursor_path(self) -> str | None:
+        image = self.highlighted
+        return image.path if image else None
+
+    def _measure(self, rows: Iterable[Row]) -> None:
+        """Widen the findings column for these rows' badges (it never narrows)."""
+        widest = max((badges_width(r.codes) for r in rows), default=0)
+        width = min(max(widest, self._findings_width), FINDINGS_MAX)
+        if width != self._findings_width:
+            self._findings_width = width
+            self._layout_key = ()
+
+    def _after_change(self, path: str | None, *, rebuilt: bool, offset: int | None = None) -> None:
+        """Keep the cursor on its image (and at the same height on screen) after a change."""
+        count = len(self.model)
+        position = self.model.position(path) if path else None
+        if position is None:
+            position = min(self.cursor, max(count - 1, 0))
+        self.virtual_size = Size(self._width(), count + 1)
+        if offset is not None:
+            # A refresh should not make the list jump under the reader's eyes.
+            self.scroll_to(y=max(position - offset, 0), animate=False, force=True)
+        self.cursor = position
+        self._scroll_to_cursor()
+        if rebuilt:
+            self.refresh()
+        self._post_highlight()
+        self._retitle()
+
+    def _retitle(self) -> None:
+        """Say in the border what the table shows: counts, scope, filters, sort."""
+        model = self.model
+        parts = [f"Images {len(model):,}/{len(model.rows):,}"]
+        if model.scope is not None:
+            name = model.names.get(model.scope.root, model.scope.root)
+            parts.append(f"{name} > {model.scope.repo}" if model.scope.repo else name)
+        if model.text:
+            parts.append(f"/{model.text}")
+        if model.finding != "all":
+            parts.append("any finding" if model.finding == "any" else f"only {model.finding}")
+        parts.append(f"by {model.sort} {'▼' if model.descending else '▲'}")
+        self.border_title = " · ".join(parts)
+
+    def _post_highlight(self) -> None:
+        image = self.highlighted
+        if image is not self._posted:
+            self._posted = image
+            self.post_message(self.Highlighted(self, image))
+
+    # -- cursor -----------------------------------------------------------------
+
+    @property
+    def _page(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def move_cursor(self, position: int) -> None:
+        """Move the cursor to a display position (clamped)."""
+        count = len(self.model)
+        position = max(0, min(position, count - 1)) if count else 0
+        if position != self.cursor:
+            self.refresh_line(self.cursor + 1)
+            self.cursor = position
+            self.refresh_line(position + 1)
+        self._scroll_to_cursor()
+        self._post_highlight()
+
+    def _scroll_to_cursor(self) -> None:
+        top = int(self.scroll_y)
+        rows = self._page
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, force=True)
+        elif self.cursor >= top + rows:
+            self.scroll_to(y=self.cursor - rows + 1, animate=False, force=True)
+
+    def action_cursor_up(self) -> None:
+        """Move up one image."""
+        self.move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        """Move down one image."""
+        self.move_cursor(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        """Move up one screen."""
+        self.move_cursor(self.cursor - self._page)
+
+    def action_page_down(self) -> None:
+        """Move down one screen."""
+        self.move_cursor(self.cursor + self._page)
+
+    def action_half_page(self, direction: int) -> None:
+        """Move half a screen (vim's ctrl+d / ctrl+u)."""
+        self.move_cursor(self.cursor + direction * max(self._page // 2, 1))
+
+    def action_cursor_top(self) -> None:
+        """Move to the first image."""
+        self.move_cursor(0)
+
+    def action_cursor_bottom(self) -> None:
+        """Move to the last image."""
+        self.move_cursor(len(self.model) - 1)
+
+    def action_select(self) -> None:
+        """Open the details of the image under the cursor."""
+        image = self.highlighted
+        if image is not None:
+            self.post_message(self.Selected(self, image))
+
+    async def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            column = column_at(self._layout(), offset.x)
+            if column is not None:
+                same = column == self.model.sort
+                self.set_sort(column, not self.model.reverse if same else False)
+            return
+        position = int(self.scroll_y) + offset.y - 1
+        if position < len(self.model):
+            self.move_cursor(position)
+            if event.chain >= 2:
+                self.action_select()
+
+    # -- drawing ----------------------------------------------------------------
+
+    def _width(self) -> int:
+        return max(self.scrollable_content_region.width, 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Lay the columns out again for the new width."""
+        self.virtual_size = Size(self._width(), len(self.model) + 1)
+        self._scroll_to_cursor()
+
+    def _layout(self) -> list[Column]:
+        width = self._width()
+        caches = len(self.model.names)
+        scoped = self.model.scope is not None
+        key = (width, caches, scoped, self._findings_width)
+        if key != self._layout_key:
+            cache_width = max((len(n) for n in self.model.names.values()), default=5)
+            show_cache = caches > 1 and not scoped
+            self._columns = layout(width, self._findings_width, cache_width if show_cache else 0)
+            self._layout_key = key
+        return self._columns
+
+    def render_line(self, y: int) -> Strip:
+        """Draw the header (y == 0) or the row shown at line `y`."""
+        width = self._width()
+        self._layout()  # brings _layout_key up to date before the cache is consulted
+        if y == 0:
+            return self._header(width)
+        position = int(self.scroll_y) + y - 1
+        if position >= len(self.model):
+            if position == 0:
+                style = self.get_component_rich_style("image-table--placeholder")
+                text = self._empty_text()
+                return Strip([Segment(fit(f" {text}", width), style)], width)
+            return Strip.blank(width, self.rich_style)
+        row = self.model.row(position)
+        is_cursor = position == self.cursor
+        age = short_age(self.clock() - row.image.stat.mtime)
+        key = (id(row), is_cursor, is_cursor and self.has_focus, width, age, self.app.theme)
+        cached = self._strips.get(key)
+        # The row itself is kept with its strip: an id can be reused by a new row.
+        if cached is not None and cached[0] is row and cached[2] == self._layout_key:
+            return cached[1]
+        strip = self._row(row, width, is_cursor, age)
+        self._strips[key] = (row, strip, self._layout_key)
+        return strip
+
+    def _empty_text(self) -> str:
+        if self.model.rows:
+            return "no image matches the filters (esc clears them)"
+        return self.placeholder
+
+    def _header(self, width: int) -> Strip:
+        style = self.get_component_rich_style("image-table--header")
+        return header_strip(self._layout(), self.model.sort, self.model.descending, width, style)
+
+    def _row(self, row: Row, width: int, is_cursor: bool, age: str) -> Strip:
+        base = self.rich_style
+        dim = self.get_component_rich_style("image-table--dim")
+        if is_cursor:
+            name = "image-table--cursor" if self.has_focus else "image-table--cursor-blurred"
+            cursor = self.get_component_rich_style(name)
+            base = base + cursor
+            dim = dim + cursor
+        return row_strip(row, self._layout(), width, age, base, dim)
