@@ -8,20 +8,25 @@ traceback (pass `--debug` for one).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from backends import config as config_mod
 from backends.findings import ORDER, VOCABULARY
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+from tui import cli_jobs, cli_maintenance
+from tui.cli_common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Fail,
+    Formatter,
+    add_common_options,
+    console,
+    load_settings,
+    print_json,
+    scan_inventory,
+)
 
 _DESCRIPTION = """\
 imgcache shows the shared container image cache of a cluster: Apptainer/Singularity
@@ -44,43 +49,12 @@ examples:
 """
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=32)
-
-
-def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """Options every command takes, before or after the command name."""
-    default: Any = argparse.SUPPRESS if suppress else None
-    group = parser.add_argument_group("where the caches are")
-    group.add_argument(
-        "--cache",
-        metavar="KIND:PATH",
-        action="append",
-        default=argparse.SUPPRESS if suppress else [],
-        help="a cache to show (repeatable); KIND is singularity, apptainer, enroot or podman",
-    )
-    group.add_argument("--config", metavar="FILE", default=default, help="imgcache config file")
-    group.add_argument(
-        "--determined-config",
-        metavar="FILE",
-        default=default,
-        help="Determined master config (default /etc/determined/master.yaml if present)",
-    )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
-        help="show a traceback when something fails",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `imgcache` command."""
     parser = argparse.ArgumentParser(
-        prog="imgcache", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter
+        prog="imgcache", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=Formatter
     )
-    _common(parser, suppress=False)
+    add_common_options(parser, suppress=False)
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -97,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="List every file in the configured caches with its reference, format, "
         "compression, size, age and findings.",
         epilog="findings: " + ", ".join(ORDER),
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
     )
-    _common(p, suppress=True)
+    add_common_options(p, suppress=True)
     p.add_argument("--json", action="store_true", help="print a JSON array, one object per file")
     p.add_argument(
         "--finding",
@@ -114,17 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="path",
         help="sort order (default: path); size and age list the largest and oldest first",
     )
+    p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser(
         "defaults",
         help="show the default image of each environment and where it is cached",
         description="Show the default image of each environment (CPU, NVIDIA, AMD) and, for "
         "each configured cache, whether it is present and where.",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
     )
-    _common(p, suppress=True)
+    add_common_options(p, suppress=True)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--profiles", action="store_true", help="list the shipped profiles of defaults")
+    p.set_defaults(handler=cmd_defaults)
 
     p = sub.add_parser(
         "findings",
@@ -132,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="What each finding means and what to do about it.",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_findings)
 
     p = sub.add_parser(
         "demo",
@@ -141,54 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = p.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     d = demo_sub.add_parser("create", help="write the demo cache into DIR")
     d.add_argument("dir", metavar="DIR")
+    d.set_defaults(handler=cmd_demo)
+    cli_jobs.register(sub)
+    cli_maintenance.register(sub)
     return parser
-
-
-class _Fail(Exception):
-    """A failure already phrased for the user."""
-
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _settings(args: argparse.Namespace) -> config_mod.Settings:
-    try:
-        return config_mod.load_settings(
-            config=args.config,
-            determined_config=args.determined_config,
-            cache_args=args.cache or [],
-        )
-    except config_mod.ConfigError as exc:
-        raise _Fail(str(exc), EXIT_USAGE) from None
-
-
-def _inventory(args: argparse.Namespace):  # noqa: ANN202 - avoids importing at start-up
-    from backends.inventory import open_catalog
-
-    settings = _settings(args)
-    try:
-        catalog = open_catalog(settings)
-    except config_mod.ConfigError as exc:
-        raise _Fail(str(exc), EXIT_USAGE) from None
-    inventory = catalog.scan()
-    for problem in inventory.problems:
-        print(f"imgcache: warning: {problem}", file=sys.stderr)
-    return inventory
-
-
-def _console():  # noqa: ANN202
-    from rich.console import Console
-
-    # On a pipe, never wrap: one row per line, whatever the width.
-    if sys.stdout.isatty():
-        return Console()
-    return Console(width=100_000, no_color=True, highlight=False, soft_wrap=True)
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -196,7 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from backends.export import image_dict
     from tui.listing import print_images
 
-    inventory = _inventory(args)
+    inventory = scan_inventory(args)
     images = list(inventory.images)
     if args.finding:
         wanted = set(args.finding)
@@ -208,9 +141,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.sort == "ref":
         images.sort(key=lambda i: (i.ref or "\uffff", i.path))
     if args.json:
-        _print_json([image_dict(i) for i in images])
+        print_json([image_dict(i) for i in images])
     else:
-        print_images(_console(), inventory, images, time.time())
+        print_images(console(), inventory, images, time.time())
     return EXIT_OK
 
 
@@ -221,24 +154,24 @@ def cmd_defaults(args: argparse.Namespace) -> int:
     from tui.listing import print_defaults, print_profiles
 
     if args.profiles:
-        current = choose_profile(_settings(args)).name
+        current = choose_profile(load_settings(args)).name
         if args.json:
-            _print_json([profile_dict(p) for p in load_profiles().values()])
+            print_json([profile_dict(p) for p in load_profiles().values()])
         else:
-            print_profiles(_console(), current)
+            print_profiles(console(), current)
         return EXIT_OK
-    inventory = _inventory(args)
+    inventory = scan_inventory(args)
     if args.json:
-        _print_json(defaults_dict(inventory))
+        print_json(defaults_dict(inventory))
     else:
-        print_defaults(_console(), inventory)
+        print_defaults(console(), inventory)
     return EXIT_OK
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
     """`imgcache findings`: the vocabulary."""
     if args.json:
-        _print_json(
+        print_json(
             [
                 {"code": t.code, "meaning": t.meaning, "advice": t.advice}
                 for t in VOCABULARY.values()
@@ -257,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         config = create_demo(args.dir, time.time())
     except OSError as exc:
-        raise _Fail(f"cannot write the demo into {args.dir}: {exc.strerror or exc}") from None
+        raise Fail(f"cannot write the demo into {args.dir}: {exc.strerror or exc}") from None
     print(f"demo cache written to {os.path.dirname(config)}")
     print(f"list it:  imgcache list --config {config}")
     print(f"open it:  imgcache --config {config}")
@@ -277,7 +210,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
         config = create_demo(demo_dir(), time.time())
         args.config = str(config)
-    settings = _settings(args)
+    settings = load_settings(args)
     if args.read_only:
         from dataclasses import replace
 
@@ -285,17 +218,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     try:
         from tui.app import run_app
     except ImportError as exc:
-        raise _Fail(f"the app cannot start: {exc}") from None
+        raise Fail(f"the app cannot start: {exc}") from None
     return run_app(settings)
-
-
-_COMMANDS = {
-    "list": cmd_list,
-    "defaults": cmd_defaults,
-    "findings": cmd_findings,
-    "demo": cmd_demo,
-    None: cmd_app,
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,9 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, name):
             setattr(args, name, empty)
     debug = getattr(args, "debug", False)
+    handler = getattr(args, "handler", cmd_app)
     try:
-        return _COMMANDS[args.command](args)
-    except _Fail as exc:
+        return handler(args)
+    except Fail as exc:
         print(f"imgcache: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:

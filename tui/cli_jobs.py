@@ -22,6 +22,7 @@ from typing import Any
 from backends import config as config_mod
 from backends.config import CacheSpec, Settings
 from backends.jobs import JobQueue, JobRequest, JobState, JobStatus
+from tui.cli_common import Formatter, add_common_options, load_settings, usage
 
 #: Seconds between two plain progress lines of the same job.
 PLAIN_INTERVAL = 5.0
@@ -39,22 +40,8 @@ examples:
 """
 
 
-#: The `tui.cli` module that registered us: under `python -m tui.cli` that is
-#: `__main__`, whose `_Fail` is the class its `main()` catches, not `tui.cli._Fail`.
-_cli: Any = None
-
-
-def register(sub: Any, commands: dict[Any, Callable[[argparse.Namespace], int]]) -> None:
-    """Add the `pull` and `add` subcommands to `sub` and their handlers to `commands`."""
-    global _cli
-    cli = next(
-        (m for m in list(sys.modules.values()) if getattr(m, "_COMMANDS", None) is commands),
-        None,
-    )
-    if cli is None:
-        from tui import cli
-    _cli = cli
-
+def register(sub: Any) -> None:
+    """Add the `pull` and `add` subcommands to the `imgcache` subparsers `sub`."""
     p = sub.add_parser(
         "pull",
         help="fetch images from a registry into a cache",
@@ -62,9 +49,9 @@ def register(sub: Any, commands: dict[Any, Callable[[argparse.Namespace], int]])
         "an enroot .sqsh (enroot import) or an oci-archive (podman save), written to a hidden "
         "temp file and renamed into place when complete.",
         epilog=_PULL_EPILOG,
-        formatter_class=cli._Formatter,
+        formatter_class=Formatter,
     )
-    cli._common(p, suppress=True)
+    add_common_options(p, suppress=True)
     p.add_argument("refs", metavar="REF", nargs="*", help="image references")
     for env, what in (("cpu", "CPU"), ("cuda", "NVIDIA (CUDA)"), ("rocm", "AMD (ROCm)")):
         p.add_argument(f"--{env}", action="store_true", help=f"also the {what} default image")
@@ -81,25 +68,20 @@ def register(sub: Any, commands: dict[Any, Callable[[argparse.Namespace], int]])
         "siftool); default: the config's jobs.backend, else auto",
     )
     p.add_argument("--create", action="store_true", help="enroot: also `enroot create` it for you")
-    commands["pull"] = cmd_pull
+    p.set_defaults(handler=cmd_pull)
 
     p = sub.add_parser(
         "add",
         help="put a local SIF, .sqsh or archive into a cache under a reference",
         description="Put a local image file into a cache under REF, after checking that it is "
         "a valid image of a kind the cache holds (manage-singularity-cache -i FILE REF).",
-        formatter_class=cli._Formatter,
+        formatter_class=Formatter,
     )
-    cli._common(p, suppress=True)
+    add_common_options(p, suppress=True)
     p.add_argument("file", metavar="FILE")
     p.add_argument("ref", metavar="REF")
     _job_options(p)
-    commands["add"] = cmd_add
-
-
-def _usage(message: str) -> Exception:
-    """A usage error the `imgcache` command prints and exits 2 for."""
-    return _cli._Fail(message, _cli.EXIT_USAGE)
+    p.set_defaults(handler=cmd_add)
 
 
 def _job_options(p: argparse.ArgumentParser) -> None:
@@ -117,27 +99,27 @@ def pick_cache(settings: Settings, to: str | None, fits: Callable[[CacheSpec], b
         try:
             return config_mod.parse_cache_arg(to, "--to")
         except config_mod.ConfigError as exc:
-            raise _usage(str(exc)) from None
+            raise usage(str(exc)) from None
     candidates = [c for c in settings.caches if fits(c)]
     if to:
         kind = config_mod.KIND_ALIASES.get(to.strip().lower())
         if kind is None:
-            raise _usage(f"--to {to}: use singularity, enroot, podman or KIND:PATH")
+            raise usage(f"--to {to}: use singularity, enroot, podman or KIND:PATH")
         candidates = [c for c in settings.caches if c.kind is kind]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
         what = f"no {to} cache" if to else "no cache"
-        raise _usage(f"{what} is configured; pass --to KIND:PATH or --cache KIND:PATH")
+        raise usage(f"{what} is configured; pass --to KIND:PATH or --cache KIND:PATH")
     listed = ", ".join(c.label for c in candidates)
-    raise _usage(f"several caches fit ({listed}); pick one with --to KIND:PATH")
+    raise usage(f"several caches fit ({listed}); pick one with --to KIND:PATH")
 
 
 def _check_root(cache: CacheSpec) -> None:
 
     problems = config_mod.check_cache_paths([cache])
     if problems:
-        raise _usage(problems[0])
+        raise usage(problems[0])
 
 
 # --- the commands ------------------------------------------------------------------
@@ -149,7 +131,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from backends.defaults import resolve_defaults
     from backends.jobkinds import fetch_kind
 
-    settings = _cli._settings(args)
+    settings = load_settings(args)
     refs_wanted: list[tuple[str, str]] = [(ref, "") for ref in args.refs]
     envs = [env for env in ("cpu", "cuda", "rocm") if getattr(args, env)]
     if envs:
@@ -158,14 +140,14 @@ def cmd_pull(args: argparse.Namespace) -> int:
         for env in envs:
             default = by_env.get(env)
             if default is None:
-                raise _usage(f"no {env} default image is configured")
+                raise usage(f"no {env} default image is configured")
             if default.ref is None:
-                raise _usage(
+                raise usage(
                     f"the {env} default is {default.value!r}, a file, not a reference to pull"
                 )
             refs_wanted.append((default.value, f"{env} default"))
     if not refs_wanted:
-        raise _usage("name images to pull, or --cpu, --cuda, --rocm for the defaults")
+        raise usage("name images to pull, or --cpu, --cuda, --rocm for the defaults")
     cache = pick_cache(settings, args.to, lambda c: True)
     _check_root(cache)
     creds = None
@@ -173,7 +155,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         try:
             creds = ask_password(args.username)
         except CredentialsError as exc:
-            raise _usage(str(exc)) from None
+            raise usage(str(exc)) from None
     requests = [
         JobRequest(
             fetch_kind(cache.kind),
@@ -195,9 +177,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     from backends import probe
     from backends.caches import NATIVE_FORMATS
 
-    settings = _cli._settings(args)
+    settings = load_settings(args)
     if not os.path.isfile(args.file):
-        raise _usage(f"{args.file}: no such file")
+        raise usage(f"{args.file}: no such file")
     fmt = probe.probe_path(args.file).format
     cache = pick_cache(settings, args.to, lambda c: fmt in NATIVE_FORMATS[c.kind])
     _check_root(cache)
