@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from backends import publish
 from backends.config import CacheSpec, Settings
@@ -85,7 +86,10 @@ class JobRequest:
     create: bool = False
     """For import: also `enroot create` the image for the current user."""
     label: str = ""
-    """A short note shown with the job, e.g. "cuda default"."""
+    """A short note shown with the job, e.g. "cuda default"; for actions, what they act on."""
+    payload: Any = None
+    """What an action job (compress, delete, gc, fix-perms) works on: see
+    `backends.jobkinds.actions` for each kind's payload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +118,9 @@ class JobStatus:
 
     @property
     def title(self) -> str:
-        """ "pull docker.io/x:y -> /cache/path" for lists and plain output."""
+        """ "pull docker.io/x:y -> /cache/path" (or "compress /cache/path") for lists."""
+        if not self.request.ref:
+            return f"{self.request.kind} {self.request.label or self.request.cache.path}"
         where = self.target or self.request.cache.path
         return f"{self.request.kind} {self.request.ref} -> {where}"
 

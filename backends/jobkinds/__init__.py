@@ -1,30 +1,32 @@
 """Job kinds: one module each, registered here by name.
 
-A kind is a `base.JobKind`: it says which caches it fills, which backends can
-do it, and writes one file; `base.execute` does the checking, locking and
-publishing around it. A later kind (compress, delete, gc, fix-permissions)
-is one more module and one more line in `_BUILTIN`, or a `register` call.
+A kind is a `base.Kind`. Those that fill a cache are `base.JobKind`s: they say
+which caches they fill, which backends can do it, and write one file, while
+`base.execute` does the checking, locking and publishing around them. The
+actions on images already there (compress, delete, gc, fix-perms) are in
+`actions`. A new kind is one more module and one more line in `_load`, or a
+`register` call.
 """
 
 from __future__ import annotations
 
-from backends.jobkinds.base import JobKind
+from backends.jobkinds.base import Kind
 from backends.jobs import JobError
 from backends.model import CacheKind
 
-KINDS: dict[str, JobKind] = {}
+KINDS: dict[str, Kind] = {}
 
 #: The kind that fetches a registry image into each kind of cache.
 FETCH_KIND = {CacheKind.SINGULARITY: "pull", CacheKind.ENROOT: "import", CacheKind.PODMAN: "save"}
 
 
-def register(kind: JobKind) -> JobKind:
+def register(kind: Kind) -> Kind:
     """Make `kind` available to `JobRequest(kind=kind.name, ...)`."""
     KINDS[kind.name] = kind
     return kind
 
 
-def get(name: str) -> JobKind:
+def get(name: str) -> Kind:
     """The job kind called `name`; `JobError` for an unknown one."""
     _load()
     try:
@@ -42,10 +44,20 @@ def _load() -> None:
     # Imported on first use: the kinds import tools and probes the queue does not need.
     if KINDS:
         return
+    from backends.jobkinds.actions import Compress, Delete, FixPermissions, GarbageCollect
     from backends.jobkinds.add import Add
     from backends.jobkinds.enroot_import import Import
     from backends.jobkinds.pull import Pull
     from backends.jobkinds.save import Save
 
-    for kind in (Pull(), Import(), Save(), Add()):
+    for kind in (
+        Pull(),
+        Import(),
+        Save(),
+        Add(),
+        Compress(),
+        Delete(),
+        GarbageCollect(),
+        FixPermissions(),
+    ):
         register(kind)

@@ -131,10 +131,19 @@ class JobContext:
             self._workdir = None
 
 
-class JobKind(ABC):
-    """One kind of job; subclasses live one per module in `backends.jobkinds`."""
+class Kind(ABC):
+    """Anything the queue can run: a name and `perform`."""
 
     name: ClassVar[str]
+
+    @abstractmethod
+    def perform(self, ctx: JobContext, lock_timeout: float) -> str:
+        """Do the whole job and return its one-line result; raise to fail it."""
+
+
+class JobKind(Kind):
+    """A job that writes one new image into a cache; one module each in `backends.jobkinds`."""
+
     cache_kinds: ClassVar[tuple[CacheKind, ...]]
     formats: ClassVar[tuple[Format, ...]]
     """What the result must probe as."""
@@ -143,7 +152,7 @@ class JobKind(ABC):
     def backends(self) -> list[Backend]:
         """The ways to do this job, the runtime first."""
 
-    def validate(self, ctx: JobContext) -> None:  # noqa: B027 - optional hook
+    def validate(self, ctx: JobContext) -> None:
         """Refuse a request before any tool runs (the default accepts everything)."""
 
     def result_formats(self, ctx: JobContext) -> tuple[Format, ...]:
@@ -157,6 +166,10 @@ class JobKind(ABC):
     def after_publish(self, ctx: JobContext, backend: Backend) -> str:
         """Work after the file is in place (enroot create); returns a note for the result."""
         return ""
+
+    def perform(self, ctx: JobContext, lock_timeout: float) -> str:
+        """Do the whole job and return its one-line result: check, lock, write, publish."""
+        return _work(self, ctx, lock_timeout)
 
 
 def choose_backend(kind: JobKind, wanted: str) -> Backend:
@@ -209,7 +222,9 @@ def verify(path: str, formats: Sequence[Format]) -> None:
 
 def describe_failure(exc: BaseException, ctx: JobContext) -> str:
     """One line for the admin saying why a job failed."""
-    if isinstance(exc, JobError | refs.RefError | LockBusy | CredentialsError):
+    from backends.maintenance import MaintenanceError
+
+    if isinstance(exc, JobError | refs.RefError | LockBusy | CredentialsError | MaintenanceError):
         return str(exc)
     where = ctx.writing_to or ctx.target or publish.work_base()
     if isinstance(exc, ToolError):
@@ -236,8 +251,9 @@ def _unreachable(line: str) -> bool:
 
 def _header(ctx: JobContext, kind: JobKind) -> None:
     request = ctx.request
+    what = f"{request.ref} into {request.cache.label}" if request.ref else request.label
     ctx.log.write(
-        f"# imgcache {kind.name} {request.ref} into {request.cache.label}\n"
+        f"# imgcache {kind.name} {what}\n"
         f"# job {ctx.token} on {socket.gethostname()} pid {os.getpid()}, "
         f"started {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
     )
@@ -322,7 +338,7 @@ def execute(
         try:
             kind = jobkinds.get(status.request.kind)
             _header(ctx, kind)
-            message = _work(kind, ctx, lock_timeout)
+            message = kind.perform(ctx, lock_timeout)
             state = JobState.DONE
         except Cancelled:
             state, message = JobState.CANCELLED, "cancelled"
