@@ -7,15 +7,18 @@ the directories that changed, and a header is read again only when the file's
 New files are probed in one thread, a few files ahead of the one being parsed:
 opening a file asks the kernel for its first `probe.PREFETCH_BYTES` in the
 background (`probe.open_for_probe`), so the disk works while Python parses.
-On a local disk that beats a thread pool, which only fights over the GIL
-(bench/scan.py has the figures). On a network filesystem every open is a round
-trip the kernel cannot start early, so there chunks of files go to a small
-thread pool whose threads each keep their own files in flight.
+On a local disk that beats a thread pool, whose threads only take turns with
+the GIL: on a 10,000-image bench cache (bench/scan.py) a full scan took 1.16 s
+in one thread and 1.57 s with 4 (medians of 5, warm), 3.8 s and 3.7 s cold. On
+a network filesystem every open is a round trip the kernel cannot start early,
+so there chunks of files go to a small thread pool whose threads each keep
+their own files in flight.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import grp
 import os
 import pwd
@@ -30,13 +33,18 @@ from functools import lru_cache
 
 from backends import caches, probe
 from backends.config import CacheSpec
-from backends.model import FileStat, Format, Image, ProbeResult
+from backends.model import CacheKind, FileStat, Format, Image, ProbeResult
 
 _SKIP_DIRS = caches.RESERVED_DIRS
-_FORCE_POOL = bool(os.environ.get("IMGCACHE_SCAN_POOL"))  # TEMP experiment
 #: Files opened ahead of the one being parsed, each with its header fetch under way.
 #: Deep enough to keep a disk or an NFS server busy, shallow next to any fd limit.
 PREFETCH_DEPTH = 32
+#: What to fetch ahead of the probe, by cache kind: a SIF needs its first 36 KiB
+#: (see probe.PREFETCH_BYTES), a squashfs one page, and enroot caches hold
+#: squashfs. Only a guess: a SIF in an enroot cache is read right, just slower.
+#: On real (not sparse) files the full window for each .sqsh would read 9 pages
+#: from the disk for the one that holds the superblock.
+PREFETCH_BY_KIND = {CacheKind.ENROOT: 4096}
 #: Files per task handed to the thread pool (network filesystems only): large
 #: enough that a task's own prefetch window fills, small enough to share the work.
 POOL_CHUNK = 64
@@ -44,16 +52,18 @@ POOL_CHUNK = 64
 
 def file_stat(st: os.stat_result) -> FileStat:
     """Keep the parts of an `lstat` result imgcache uses."""
+    # Positional, in FileStat's field order: one per file of a scan, and
+    # keywords cost a quarter more.
     return FileStat(
-        dev=st.st_dev,
-        ino=st.st_ino,
-        size=st.st_size,
-        mtime=st.st_mtime,
-        atime=st.st_atime,
-        ctime=st.st_ctime,
-        mode=st.st_mode,
-        uid=st.st_uid,
-        gid=st.st_gid,
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime,
+        st.st_atime,
+        st.st_ctime,
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
     )
 
 
@@ -143,6 +153,38 @@ class ProbeMemo:
         return len(self._results)
 
 
+class _CyclicGcPause:
+    """Hold off the cyclic garbage collector while any scan runs (process-wide).
+
+    A scan makes some twenty records per file, none of them in a reference
+    cycle, so reference counting frees all its garbage; but every allocation
+    counts towards the collector's thresholds, and its full passes walk the
+    whole growing heap: a quarter of the CPU time of a 50,000-image scan. The
+    collector is switched back on (if it was on) when the last scan ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scans = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._scans == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._scans += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._scans -= 1
+            if self._scans == 0 and self._was_enabled:
+                gc.enable()
+
+
+_gc_pause = _CyclicGcPause()
+
+
 def _unreadable(exc: OSError) -> ProbeResult:
     return ProbeResult(Format.UNKNOWN, note=f"cannot read: {exc.strerror or exc}")
 
@@ -155,20 +197,22 @@ def probe_one(path: str, size: int) -> ProbeResult:
         return _unreadable(exc)
 
 
-def _open(path: str) -> int | OSError:
+def _open(path: str, prefetch: int) -> int | OSError:
     try:
-        return probe.open_for_probe(path)
+        return probe.open_for_probe(path, prefetch)
     except OSError as exc:
         return exc
 
 
 def probe_files(
-    files: Sequence[tuple[str, int]], depth: int = PREFETCH_DEPTH
+    files: Sequence[tuple[str, int]],
+    depth: int = PREFETCH_DEPTH,
+    prefetch: int = probe.PREFETCH_BYTES,
 ) -> list[ProbeResult]:
     """Probe `(path, size)` files in order, like `probe_one` on each.
 
     `depth` files are kept open ahead of the one being parsed: opening starts the
-    fetch of their headers, so reading them later rarely waits for the disk.
+    fetch of their first `prefetch` bytes, so reading them later rarely waits.
     """
     results: list[ProbeResult] = []
     window: deque[int | OSError] = deque()
@@ -176,7 +220,7 @@ def probe_files(
     try:
         for i, (_, size) in enumerate(files):
             while ahead < len(files) and ahead <= i + depth:
-                window.append(_open(files[ahead][0]))
+                window.append(_open(files[ahead][0], prefetch))
                 ahead += 1
             fd = window.popleft()
             if isinstance(fd, OSError):
@@ -196,6 +240,19 @@ def probe_files(
     return results
 
 
+#: A file whose record must be (re)built: directory, name, path, lstat, link target.
+_Pending = tuple[str, str, str, FileStat, str | None]
+
+
+def _on_network_filesystem(path: str) -> bool:
+    """True when `path` lies on NFS, Lustre, GPFS and the like (from the mount table)."""
+    # Imported here: backends.watch brings in watchdog, which a one-shot
+    # `imgcache list` never needs otherwise.
+    from backends.watch import filesystem_type, needs_polling
+
+    return needs_polling(filesystem_type(path))
+
+
 @dataclass(slots=True)
 class _Dir:
     """What the scanner saw of one directory."""
@@ -206,6 +263,12 @@ class _Dir:
     users cannot traverse, if any."""
     files: dict[str, Image] = field(default_factory=dict)
     subdirs: set[str] = field(default_factory=set)
+
+
+def _remember(before: dict[str, Image], d: _Dir) -> None:
+    """Add the files of `d` to `before`, by path (`_Dir.files` is by name)."""
+    for image in d.files.values():
+        before[image.path] = image
 
 
 @dataclass(slots=True)
@@ -244,18 +307,8 @@ class CacheScanner:
         self._dirs: dict[str, _Dir] = {}
         self.problems: dict[str, str] = {}
         """Directory -> why it could not be read."""
-        self._remote: bool | None = None
-
-    @property
-    def remote(self) -> bool:
-        """True when the cache lies on a network filesystem (probed on a thread pool)."""
-        if self._remote is None:
-            # Imported here: backends.watch brings in watchdog, which a one-shot
-            # `imgcache list` never needs otherwise.
-            from backends.watch import filesystem_type, needs_polling
-
-            self._remote = needs_polling(filesystem_type(self.root)) or _FORCE_POOL
-        return self._remote
+        self.remote = _on_network_filesystem(spec.path)
+        """True when the cache lies on a network filesystem: probed on the thread pool."""
 
     @property
     def root(self) -> str:
@@ -286,12 +339,16 @@ class CacheScanner:
         """
         before: dict[str, Image] = {}
         after: dict[str, Image] = {}
-        pending: list[tuple[str, str, FileStat, str | None]] = []
+        pending: list[_Pending] = []
         queue = [d for d in {os.path.normpath(d) for d in dirs} if self._inside(d)]
         # Parents first (pop takes from the end), so a vanished subtree is dropped
         # whole before any of its directories would be listed on its own.
         queue.sort(key=len, reverse=True)
         visited: set[str] = set()
+        # lstat results of subdirectories from their parent's listing: listing a
+        # directory needs its own stat, and a second lstat would break "one lstat
+        # per entry" (only the dirs asked for by name are lstat'ed themselves).
+        known: dict[str, os.stat_result] = {}
         while queue:
             path = queue.pop()
             if path in visited:
@@ -299,12 +356,12 @@ class CacheScanner:
             visited.add(path)
             old = self._dirs.get(path)
             if old is not None:
-                before.update(old.files)
-            new_subdirs = self._list(path, old, pending, after, stats)
+                _remember(before, old)
+            new_subdirs = self._list(path, old, pending, after, stats, known)
             if new_subdirs is None:
                 # Gone or unreadable: forget it and everything below it.
                 for sub in self._subtree(path):
-                    before.update(self._dirs[sub].files)
+                    _remember(before, self._dirs[sub])
                     del self._dirs[sub]
                 continue
             d = self._dirs[path]
@@ -315,7 +372,7 @@ class CacheScanner:
             # Subdirectories that disappeared take their subtree with them.
             for gone in (old.subdirs - d.subdirs) if old else ():
                 for sub in self._subtree(os.path.join(path, gone)):
-                    before.update(self._dirs[sub].files)
+                    _remember(before, self._dirs[sub])
                     del self._dirs[sub]
 
         self._probe(pending, pool if self.remote else None, stats, after)
@@ -326,7 +383,10 @@ class CacheScanner:
         )
         gone_keys = [before[p].stat.key for p in removed]
         gone_keys += [before[p].stat.key for p in changed]
-        self.memo.forget(gone_keys)
+        if gone_keys:
+            # A renamed file or directory keeps its versions under the new names.
+            live = {image.stat.key for image in after.values()}
+            self.memo.forget(k for k in gone_keys if k not in live)
         return Change(added, changed, removed)
 
     def _inside(self, path: str) -> bool:
@@ -349,14 +409,22 @@ class CacheScanner:
         self,
         path: str,
         old: _Dir | None,
-        pending: list[tuple[str, str, FileStat, str | None]],
+        pending: list[_Pending],
         after: dict[str, Image],
         stats: ScanStats,
+        known: dict[str, os.stat_result],
     ) -> set[str] | None:
-        """List one directory; returns its subdirectories that are new, or None if gone."""
+        """List one directory; returns its subdirectories that are new, or None if gone.
+
+        Its own stat comes from `known` when its parent was just listed; the
+        stats of its subdirectories go there for when they are listed.
+        """
         try:
-            st = file_stat(os.lstat(path))
-            stats.lstats += 1
+            raw = known.pop(path, None)
+            if raw is None:
+                raw = os.lstat(path)
+                stats.lstats += 1
+            st = file_stat(raw)
             if not statmod.S_ISDIR(st.mode):
                 return None
             entries = list(os.scandir(path))
@@ -383,6 +451,7 @@ class CacheScanner:
                 if name in _SKIP_DIRS:
                     continue
                 d.subdirs.add(name)
+                known[entry.path] = est
                 if old is None or name not in old.subdirs:
                     new_subdirs.add(name)
                 continue
@@ -402,72 +471,85 @@ class CacheScanner:
             if statmod.S_ISLNK(mode):
                 with contextlib.suppress(OSError):
                     link = os.readlink(full)
-            pending.append((path, full, fst, link))
+            pending.append((path, name, full, fst, link))
         return new_subdirs
 
     def _probe(
         self,
-        pending: list[tuple[str, str, FileStat, str | None]],
+        pending: list[_Pending],
         pool: ThreadPoolExecutor | None,
         stats: ScanStats,
         after: dict[str, Image],
     ) -> None:
-        results: dict[str, ProbeResult] = {}
-        misses: list[tuple[str, FileStat]] = []
-        files = [p for p in pending if p[3] is None]
-        cached = self.memo.get_many([fst.key for _, _, fst, _ in files])
-        for (_, full, fst, _), hit in zip(files, cached, strict=True):
-            if hit is not None:
-                results[full] = hit
-                stats.memo_hits += 1
-            else:
-                misses.append((full, fst))
-        for _, full, _, link in pending:
+        results: list[ProbeResult | None] = [None] * len(pending)
+        keys = [item[3].key for item in pending]
+        cached = self.memo.get_many(
+            [k for k, item in zip(keys, pending, strict=True) if item[4] is None]
+        )
+        hits = iter(cached)
+        misses: list[int] = []
+        for i, item in enumerate(pending):
+            link = item[4]
             if link is not None:
-                results[full] = ProbeResult(
+                results[i] = ProbeResult(
                     Format.UNKNOWN, note=f"symbolic link to {link}; imgcache does not follow links"
                 )
+                continue
+            hit = next(hits)
+            if hit is not None:
+                results[i] = hit
+                stats.memo_hits += 1
+            else:
+                misses.append(i)
         if misses:
-            todo = [(full, fst.size) for full, fst in misses]
+            todo = [(pending[i][2], pending[i][3].size) for i in misses]
+            prefetch = PREFETCH_BY_KIND.get(self.spec.kind, probe.PREFETCH_BYTES)
             if pool is None or len(todo) <= POOL_CHUNK:
-                probed = probe_files(todo)
+                probed = probe_files(todo, PREFETCH_DEPTH, prefetch)
             else:
                 chunks = [todo[i : i + POOL_CHUNK] for i in range(0, len(todo), POOL_CHUNK)]
-                # Each task keeps its own (smaller) window in flight.
-                depth = max(1, PREFETCH_DEPTH // 4)
-                probed = [r for part in pool.map(probe_files, chunks, [depth] * len(chunks)) for r in part]
-            self.memo.put_many([(fst.key, r) for (_, fst), r in zip(misses, probed, strict=True)])
-            for (full, _), result in zip(misses, probed, strict=True):
-                results[full] = result
+                # Each task keeps its own (smaller) window of files in flight.
+                depth = [max(1, PREFETCH_DEPTH // 4)] * len(chunks)
+                sizes = [prefetch] * len(chunks)
+                probed = [r for part in pool.map(probe_files, chunks, depth, sizes) for r in part]
+            self.memo.put_many([(keys[i], r) for i, r in zip(misses, probed, strict=True)])
+            for i, result in zip(misses, probed, strict=True):
+                results[i] = result
                 stats.header_bytes += result.bytes_read
             stats.probed += len(misses)
-        for dirpath, full, fst, _ in pending:
+        for (dirpath, name, full, fst, _), result in zip(pending, results, strict=True):
             d = self._dirs.get(dirpath)
-            if d is None:
+            if d is None or result is None:
                 continue
-            image = self._image(full, fst, results[full], d)
-            d.files[os.path.basename(full)] = image
+            image = self._image(full, fst, result, d)
+            d.files[name] = image
             after[full] = image
 
     def _image(self, full: str, fst: FileStat, result: ProbeResult, d: _Dir) -> Image:
         rel = full[len(self.root) :].lstrip("/")
         ref, ref_error = caches.ref_for(self.spec.kind, rel, result)
+        # Positional, in Image's field order (see file_stat).
         return Image(
-            cache=self.spec.kind,
-            root=self.root,
-            path=full,
-            ref=ref,
-            ref_error=ref_error,
-            stat=fst,
-            probe=result,
-            owner=user_name(fst.uid),
-            group=group_name(fst.gid),
-            blocked_by=d.blocked_by,
+            self.spec.kind,
+            self.root,
+            full,
+            ref,
+            ref_error,
+            fst,
+            result,
+            user_name(fst.uid),
+            group_name(fst.gid),
+            d.blocked_by,
         )
 
 
 class Scanner:
-    """Scans every configured cache, remembering headers between scans."""
+    """Scans every configured cache, remembering headers between scans.
+
+    `workers` threads probe new files of caches on network filesystems; caches
+    on local disks are probed in the calling thread with the kernel fetching
+    headers ahead (faster there: see the module docstring).
+    """
 
     def __init__(
         self,
@@ -477,7 +559,8 @@ class Scanner:
         dir_mode: int = 0o755,
         memo: ProbeMemo | None = None,
     ) -> None:
-        self.memo = memo or ProbeMemo()
+        # "is not None": an empty memo is falsy (it has a length) but must still be shared.
+        self.memo = memo if memo is not None else ProbeMemo()
         self.caches = [CacheScanner(spec, self.memo, dir_mode) for spec in specs]
         self._workers = workers
         self._lock = threading.Lock()
@@ -497,10 +580,11 @@ class Scanner:
         added: set[str] = set()
         changed: set[str] = set()
         removed: set[str] = set()
+        # The pool only for caches on network filesystems (see the module docstring).
+        pooled = self._workers > 1 and any(cache.remote for cache in self.caches)
         # One scan at a time: the watcher's rescans and the periodic full scan
         # must not interleave their edits of the directory tree.
-        pooled = self._workers > 1 and any(cache.remote for cache in self.caches)
-        with self._lock, contextlib.ExitStack() as stack:
+        with self._lock, _gc_pause, contextlib.ExitStack() as stack:
             pool = None
             if pooled:
                 pool = stack.enter_context(ThreadPoolExecutor(self._workers, "imgcache-probe"))

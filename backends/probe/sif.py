@@ -11,8 +11,7 @@ as truncated instead of being believed.
 from __future__ import annotations
 
 import struct
-import uuid
-from typing import Any
+from collections.abc import Sequence
 
 from backends.model import Format, ProbeResult, SifDescriptor, SifInfo
 from backends.probe.reader import BudgetExhausted, BudgetReader
@@ -36,6 +35,14 @@ _PARTITION = struct.Struct("<ii3s")
 _SIGNATURE = struct.Struct("<i")
 assert _HEADER.size == HEADER_SIZE
 assert _DESCRIPTOR.size == DESCRIPTOR_SIZE
+#: The descriptor fields up to its size: datatype, used, id, groupid, linkedid, offset, size.
+_DESCRIPTOR_HEAD = struct.Struct("<iBIIIqq")
+#: Offsets inside a descriptor: the `used` flag, name[128] and extra[384].
+_USED_AT = 4
+_NAME_AT = 73
+_NAME_SIZE = 128
+_EXTRA_AT = _NAME_AT + _NAME_SIZE
+assert _DESCRIPTOR.size == _EXTRA_AT + 384
 
 #: Group and link ids carry this mask in the file (sylabs/sif descrGroupMask).
 GROUP_MASK = 0xF000_0000
@@ -94,6 +101,12 @@ def _cstr(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
+def _uuid(raw: bytes) -> str:
+    """Format 16 bytes as str(uuid.UUID(bytes=raw)) does, without building a UUID."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _named(table: dict[int, str], code: int) -> str:
     return table.get(code, f"unknown ({code})")
 
@@ -103,37 +116,50 @@ def _arch(raw: bytes) -> str:
     return ARCHES.get(code, f"unknown ({code!r})")
 
 
-def _descriptor(fields: tuple[Any, ...]) -> SifDescriptor:
-    """Build the record for one used descriptor from its unpacked fields."""
-    datatype, _used, ident, group, linked, offset, size, *_times, name, extra = fields
+def _descriptor(area: bytes, at: int) -> SifDescriptor:
+    """Build the record for the used descriptor at offset `at` of the descriptor area.
+
+    Only the fields imgcache keeps are unpacked; the name is decoded in place and
+    the 384-byte `extra` is looked at only for partitions and signatures (this runs
+    for every used descriptor of every SIF of a scan).
+    """
+    datatype, _used, ident, group, linked, offset, size = _DESCRIPTOR_HEAD.unpack_from(area, at)
     fstype = parttype = arch = hash_type = None
     if datatype == DATA_PARTITION:
-        fs_code, part_code, arch_raw = _PARTITION.unpack_from(extra)
+        fs_code, part_code, arch_raw = _PARTITION.unpack_from(area, at + _EXTRA_AT)
         fstype, parttype, arch = (
             _named(FSTYPES, fs_code),
             _named(PARTTYPES, part_code),
             _arch(arch_raw),
         )
     elif datatype == DATA_SIGNATURE:
-        (hash_code,) = _SIGNATURE.unpack_from(extra)
+        (hash_code,) = _SIGNATURE.unpack_from(area, at + _EXTRA_AT)
         hash_type = _named(HASHTYPES, hash_code)
+    datatype_name = DATATYPES.get(datatype)
+    if datatype_name is None:
+        datatype_name = f"unknown (0x{datatype & 0xFFFFFFFF:x})"
+    name_at = at + _NAME_AT
+    name_end = area.find(b"\0", name_at, name_at + _NAME_SIZE)
+    if name_end < 0:
+        name_end = name_at + _NAME_SIZE
+    # Positional, in SifDescriptor's field order: keywords cost a third more.
     return SifDescriptor(
-        id=ident,
-        datatype=datatype,
-        datatype_name=DATATYPES.get(datatype, f"unknown (0x{datatype & 0xFFFFFFFF:x})"),
-        group_id=group & ~GROUP_MASK,
-        linked_id=linked & ~GROUP_MASK,
-        offset=offset,
-        size=size,
-        name=_cstr(name),
-        fstype=fstype,
-        parttype=parttype,
-        arch=arch,
-        hash_type=hash_type,
+        ident,
+        datatype,
+        datatype_name,
+        group & ~GROUP_MASK,
+        linked & ~GROUP_MASK,
+        offset,
+        size,
+        area[name_at:name_end].decode("utf-8", "backslashreplace"),
+        fstype,
+        parttype,
+        arch,
+        hash_type,
     )
 
 
-def _primary(descriptors: tuple[SifDescriptor, ...]) -> SifDescriptor | None:
+def _primary(descriptors: Sequence[SifDescriptor]) -> SifDescriptor | None:
     """The primary system partition; failing that the first system partition."""
     partitions = [d for d in descriptors if d.datatype == DATA_PARTITION]
     for wanted in ("primary-system", "system"):
@@ -141,6 +167,53 @@ def _primary(descriptors: tuple[SifDescriptor, ...]) -> SifDescriptor | None:
             if d.parttype == wanted:
                 return d
     return None
+
+
+class _Header:
+    """The global header fields that go into `SifInfo` (a plain class: one is
+    made per SIF probed, and a frozen dataclass costs several times as much)."""
+
+    __slots__ = ("arch_raw", "ctime", "dfree", "dtotal", "mtime", "uuid_raw", "version")
+
+    def __init__(
+        self,
+        version: str,
+        arch_raw: bytes,
+        uuid_raw: bytes,
+        ctime: int,
+        mtime: int,
+        dfree: int,
+        dtotal: int,
+    ) -> None:
+        self.version = version
+        self.arch_raw = arch_raw
+        self.uuid_raw = uuid_raw
+        self.ctime = ctime
+        self.mtime = mtime
+        self.dfree = dfree
+        self.dtotal = dtotal
+
+    def info(
+        self,
+        descriptors: tuple[SifDescriptor, ...],
+        primary: SifDescriptor | None,
+        signed: bool | None = None,
+    ) -> SifInfo:
+        """The SifInfo of this header with `descriptors`; `signed` if already known."""
+        if signed is None:
+            signed = any(d.datatype == DATA_SIGNATURE for d in descriptors)
+        return SifInfo(
+            self.version,
+            _arch(self.arch_raw),
+            _uuid(self.uuid_raw),
+            self.ctime,
+            self.mtime,
+            self.dtotal,
+            self.dfree,
+            descriptors,
+            primary,
+            signed,
+        )
 
 
 def probe_sif(reader: BudgetReader) -> ProbeResult:
@@ -171,20 +244,7 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
     version = _cstr(version_raw)
     if version != VERSION:
         return ProbeResult(Format.SIF, error=f"SIF version {version!r} is not supported (only 01)")
-
-    def info(descriptors: tuple[SifDescriptor, ...], primary: SifDescriptor | None) -> SifInfo:
-        return SifInfo(
-            version=version,
-            arch=_arch(arch_raw),
-            uuid=str(uuid.UUID(bytes=uuid_raw)),
-            created=ctime,
-            modified=mtime,
-            descriptors_total=dtotal,
-            descriptors_free=dfree,
-            descriptors=descriptors,
-            primary=primary,
-            signed=any(d.datatype == DATA_SIGNATURE for d in descriptors),
-        )
+    header = _Header(version, arch_raw, uuid_raw, ctime, mtime, dfree, dtotal)
 
     # The header alone can already be impossible; say so before reading more.
     problem = None
@@ -201,7 +261,7 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
         end = descr_offset + dtotal * DESCRIPTOR_SIZE
         problem = f"descriptor area ends at {end}, past the end of the file at {size}: truncated"
     if problem is not None:
-        return ProbeResult(Format.SIF, error=problem, sif=info((), None))
+        return ProbeResult(Format.SIF, error=problem, sif=header.info((), None))
 
     # Keep room for the primary partition's superblock; if not every descriptor
     # fits the budget, read the ones that do (used ones come first in practice).
@@ -215,53 +275,79 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
         return ProbeResult(
             Format.SIF,
             error=f"descriptor area ends at {descr_offset + len(area)}: truncated",
-            sif=info((), None),
+            sif=header.info((), None),
         )
 
+    # The `used` flag of every slot in one slice; slots after the last used one
+    # are skipped without a Python-level look (most of the 48 are free).
+    flags = area[_USED_AT::DESCRIPTOR_SIZE]
     used: list[SifDescriptor] = []
     problem = None
-    for fields in _DESCRIPTOR.iter_unpack(area):
-        if not fields[1]:
+    signed = has_partition = False
+    for k in range(len(flags.rstrip(b"\0"))):
+        if not flags[k]:
             continue
-        d = _descriptor(fields)
+        d = _descriptor(area, k * DESCRIPTOR_SIZE)
         used.append(d)
-        what = f"descriptor {d.id} ({d.datatype_name})"
+        if d.datatype == DATA_PARTITION:
+            has_partition = True
+        elif d.datatype == DATA_SIGNATURE:
+            signed = True
         if problem is not None:
             continue
         if d.offset < 0 or d.size < 0:
+            what = f"descriptor {d.id} ({d.datatype_name})"
             problem = f"{what} has a negative offset or size ({d.offset}, {d.size})"
         elif d.offset + d.size > size:
+            what = f"descriptor {d.id} ({d.datatype_name})"
             problem = (
                 f"{what} ends at {d.offset + d.size}, past the end of the file at {size}: truncated"
             )
     descriptors = tuple(used)
-    primary = _primary(descriptors)
+    primary = _primary(descriptors) if has_partition else None
     if problem is not None:
-        return ProbeResult(Format.SIF, error=problem, sif=info(descriptors, primary), note=note)
-    if not any(d.datatype == DATA_PARTITION for d in descriptors):
+        return ProbeResult(
+            Format.SIF, error=problem, sif=header.info(descriptors, primary, signed), note=note
+        )
+    if not has_partition:
         if note is not None:
-            return ProbeResult(Format.SIF, sif=info(descriptors, None), note=note)
-        return ProbeResult(Format.SIF, error="no partition", sif=info(descriptors, None))
+            return ProbeResult(Format.SIF, sif=header.info(descriptors, None, signed), note=note)
+        return ProbeResult(
+            Format.SIF, error="no partition", sif=header.info(descriptors, None, signed)
+        )
     if primary is None:
         return ProbeResult(
-            Format.SIF, sif=info(descriptors, None), note=note or "no system partition"
+            Format.SIF,
+            sif=header.info(descriptors, None, signed),
+            note=note or "no system partition",
         )
     if primary.fstype != "squashfs":
-        return ProbeResult(Format.SIF, sif=info(descriptors, primary), note=note)
+        return ProbeResult(Format.SIF, sif=header.info(descriptors, primary, signed), note=note)
 
     try:
         block = reader.read_at(primary.offset, min(SUPERBLOCK_SIZE, primary.size))
     except BudgetExhausted:
         return ProbeResult(
             Format.SIF,
-            sif=info(descriptors, primary),
+            sif=header.info(descriptors, primary, signed),
             note="read budget reached before the primary partition's superblock",
         )
-    what = f"primary partition (descriptor {primary.id})"
     try:
         squash = parse_superblock(block, primary.size, container="partition")
     except SquashfsError as exc:
+        what = f"primary partition (descriptor {primary.id})"
         return ProbeResult(
-            Format.SIF, error=f"{what}: {exc}", sif=info(descriptors, primary), note=note
+            Format.SIF,
+            error=f"{what}: {exc}",
+            sif=header.info(descriptors, primary, signed),
+            note=note,
         )
-    return ProbeResult(Format.SIF, sif=info(descriptors, primary), squashfs=squash, note=note)
+    return ProbeResult(
+        Format.SIF,
+        None,
+        squash,
+        header.info(descriptors, primary, signed),
+        None,
+        reader.bytes_read,
+        note,
+    )

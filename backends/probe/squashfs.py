@@ -116,6 +116,17 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
     if bytes_used < SUPERBLOCK_SIZE:
         raise SquashfsError(f"superblock says the filesystem is only {bytes_used} bytes")
 
+    lo, hi = SUPERBLOCK_SIZE, bytes_used
+    if (
+        lo <= id_table <= hi
+        and lo <= inode_table <= hi
+        and lo <= directory_table <= hi
+        and (xattr_id_table == ABSENT or lo <= xattr_id_table <= hi)
+        and (fragment_table == ABSENT or lo <= fragment_table <= hi)
+        and (lookup_table == ABSENT or lo <= lookup_table <= hi)
+    ):
+        # Every table in place (the usual case): no need to walk them for a reason.
+        return _info(compression_id, block_size, flags, inodes, bytes_used, mkfs_time, major, minor)
     tables = (
         ("id table", id_table, False),
         ("xattr id table", xattr_id_table, True),
@@ -134,22 +145,38 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
         if start < SUPERBLOCK_SIZE:
             raise SquashfsError(f"{name} starts at {start}, inside the superblock")
 
+    return _info(compression_id, block_size, flags, inodes, bytes_used, mkfs_time, major, minor)
+
+
+def _info(
+    compression_id: int,
+    block_size: int,
+    flags: int,
+    inodes: int,
+    bytes_used: int,
+    mkfs_time: int,
+    major: int,
+    minor: int,
+) -> SquashInfo:
+    """The SquashInfo of a superblock that passed every check."""
+    # Positional, in SquashInfo's field order: keywords cost a quarter more, and
+    # this runs for every squashfs and SIF of a scan.
     return SquashInfo(
-        compression=COMPRESSORS[compression_id],
-        compression_id=compression_id,
-        block_size=block_size,
-        flags=flags,
-        inodes=inodes,
-        bytes_used=bytes_used,
-        mkfs_time=mkfs_time,
-        version=(major, minor),
-        inodes_compressed=not flags & UNCOMPRESSED_INODES,
-        data_compressed=not flags & UNCOMPRESSED_DATA,
-        fragments_compressed=not flags & UNCOMPRESSED_FRAGMENTS,
-        no_fragments=bool(flags & NO_FRAGMENTS),
-        xattrs_compressed=not flags & UNCOMPRESSED_XATTRS,
+        COMPRESSORS[compression_id],
+        compression_id,
+        block_size,
+        flags,
+        inodes,
+        bytes_used,
+        mkfs_time,
+        (major, minor),
+        not flags & UNCOMPRESSED_INODES,
+        not flags & UNCOMPRESSED_DATA,
+        not flags & UNCOMPRESSED_FRAGMENTS,
+        bool(flags & NO_FRAGMENTS),
+        not flags & UNCOMPRESSED_XATTRS,
         # mksquashfs writes the id table with the inode metadata, so -noI leaves it
         # raw even without the NOID bit; unsquashfs -s reports it the same way.
-        ids_compressed=not flags & (UNCOMPRESSED_IDS | UNCOMPRESSED_INODES),
-        compressor_options=bool(flags & COMPRESSOR_OPTIONS),
+        not flags & (UNCOMPRESSED_IDS | UNCOMPRESSED_INODES),
+        bool(flags & COMPRESSOR_OPTIONS),
     )
