@@ -5,7 +5,11 @@ screenshot script use. The app paints its layout at once and scans in a thread
 worker; the watcher's threads post the directories that changed and a worker
 re-lists only those; a periodic full scan corrects whatever events missed. The UI
 thread never touches the disk: it only receives `tui.messages` and hands the
-data down to the main screen.
+data down to the main screen. Jobs (pull, add) run on `backends.jobs.JobQueue`'s
+threads; `tui.job_control.JobControl` is the app's side of it. With
+`Settings.read_only` every action that writes is gone: its bindings are hidden
+and refuse (`check_action`), the palette and the help screen leave them out, and
+no job queue is opened.
 """
 
 from __future__ import annotations
@@ -25,15 +29,22 @@ from backends.config import ConfigError, Settings
 from backends.inventory import Catalog, Inventory, open_catalog
 from backends.watch import CacheWatcher
 from tui.commands import ImgcacheCommands
-from tui.messages import CachesDirty, InventoryReady, ScanFailed, WatchStatus
+from tui.job_control import JobControl
+from tui.keys import WRITE_ACTIONS, WRITE_BINDINGS, binding_sections, known_binding_ids
+from tui.messages import (
+    CachesDirty,
+    InventoryReady,
+    JobsReady,
+    JobsUpdated,
+    ScanFailed,
+    WatchStatus,
+)
 from tui.screens.caches import CachesScreen, caches_report
-from tui.screens.details import DetailsScreen
-from tui.screens.finding_picker import FindingPicker
 from tui.screens.help import HelpEntry, HelpScreen, help_entries
 from tui.screens.main import MainScreen
-from tui.widgets.cache_tree import CacheTree, totals
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.image_table import ImageTable
+from tui.widgets.cache_tree import totals
+from tui.widgets.defaults_panel import DefaultsPanel
+from tui.widgets.job_list import JobList
 from tui.widgets.rows import plan
 from tui.widgets.summary import FreeSpace, summary_text
 
@@ -73,6 +84,7 @@ class ImgcacheApp(App[int]):
         self.free_space = free_space
         self.watch = watch
         self.main = MainScreen(settings, clock=clock, free_space=free_space)
+        self.jobs = JobControl(self)
         self.inventory: Inventory | None = None
         self.watcher: CacheWatcher | None = None
         self.watch_events: list[str] = []
@@ -112,9 +124,10 @@ class ImgcacheApp(App[int]):
         self.timings.setdefault(name, time.perf_counter())
 
     def on_unmount(self) -> None:
-        """Stop the watcher's threads."""
+        """Stop the watcher's threads; cancel the jobs still going and let them clean up."""
         if self.watcher is not None:
             self.watcher.stop()
+        self.jobs.shutdown()
 
     # -- scanning -----------------------------------------------------------------
 
@@ -175,6 +188,8 @@ class ImgcacheApp(App[int]):
         self.main.show_inventory(message.inventory, message.plan, message.totals, message.summary)
         if first:
             self.call_after_refresh(self._mark, "loaded")
+            # After the first scan, so its walk of the caches does not slow that one.
+            self.jobs.open()
         elif not message.full and message.inventory.change:
             latency = time.perf_counter() - message.started
             self.refresh_latencies.append(latency)
@@ -222,6 +237,10 @@ class ImgcacheApp(App[int]):
         modes = dict(self.watcher.modes) if self.watcher is not None else {}
         self.post_message(WatchStatus(modes, event))
 
+    def note_event(self, event: str) -> None:
+        """Say something in the status bar and keep it for the caches screen (any thread)."""
+        self._watch_event(event)
+
     def on_caches_dirty(self, message: CachesDirty) -> None:
         """Re-list the directories the watcher reported."""
         self.request_scan(message.dirs, message.seen)
@@ -236,6 +255,53 @@ class ImgcacheApp(App[int]):
             changes["event"] = message.event
         self.main.status.set_state(**changes)
 
+    # -- jobs ---------------------------------------------------------------------
+
+    def on_jobs_ready(self, message: JobsReady) -> None:
+        """The job queue is open."""
+        self.jobs.ready(message)
+
+    def on_jobs_updated(self, message: JobsUpdated) -> None:
+        """New snapshots of jobs: to the jobs pane, and a notification when one ends."""
+        self.jobs.updated(message.statuses.values())
+
+    def on_defaults_panel_pull_requested(self, message: DefaultsPanel.PullRequested) -> None:
+        """Enter in the defaults panel: pull that default where it is missing."""
+        if not self.settings.read_only:
+            self.jobs.pull_presences(message.presences)
+
+    def on_job_list_cancel_requested(self, message: JobList.CancelRequested) -> None:
+        """`c` in the jobs pane."""
+        self.jobs.cancel(message.job_id)
+
+    def on_job_list_log_requested(self, message: JobList.LogRequested) -> None:
+        """Enter in the jobs pane."""
+        self.jobs.show_log(message.job_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In read-only mode the actions that write are hidden and refused."""
+        return not (action in WRITE_ACTIONS and self.settings.read_only)
+
+    def action_pull_ref(self) -> None:
+        """Ask for any image reference and a cache, then pull it."""
+        if not self.settings.read_only:
+            self.jobs.ask_pull_ref()
+
+    def action_pull_defaults(self) -> None:
+        """Pull every missing default image into every cache, after a confirmation."""
+        if not self.settings.read_only:
+            self.jobs.ask_pull_defaults()
+
+    def action_add_file(self) -> None:
+        """Ask for a local image file, a reference and a cache, then add it."""
+        if not self.settings.read_only:
+            self.jobs.ask_add_file()
+
+    async def action_quit(self) -> None:
+        """Quit; with jobs still going, ask first (they are cancelled on the way out)."""
+        if self.jobs.confirm_quit():
+            self.exit()
+
     # -- actions ------------------------------------------------------------------
 
     def action_rescan(self) -> None:
@@ -249,8 +315,11 @@ class ImgcacheApp(App[int]):
             self.push_screen(HelpScreen(self.help_entries()))
 
     def help_entries(self) -> list[HelpEntry]:
-        """Every binding, with the config's remaps applied."""
-        return help_entries(binding_sections(), self.settings.keys, self)
+        """Every binding, with the config's remaps applied (none that writes if read-only)."""
+        entries = help_entries(binding_sections(), self.settings.keys, self)
+        if self.settings.read_only:
+            entries = [e for e in entries if e.id not in WRITE_BINDINGS]
+        return entries
 
     def action_caches(self) -> None:
         """Show the caches, their watch modes and problems."""
@@ -272,33 +341,6 @@ def _tidy_memory() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def binding_sections() -> list[tuple[str, type, bool]]:
-    """(title, class, own bindings only) for the help screen, in reading order."""
-    return [
-        ("Everywhere", ImgcacheApp, True),
-        ("Main view", MainScreen, True),
-        ("Image table", ImageTable, True),
-        ("Tree of caches", CacheTree, False),
-        ("Text filter (/)", FilterBar, True),
-        ("Finding filter (f)", FindingPicker, True),
-        ("Details screen (enter)", DetailsScreen, True),
-        ("Help screen (?)", HelpScreen, True),
-        ("Caches screen (i)", CachesScreen, True),
-    ]
-
-
-def known_binding_ids() -> set[str]:
-    """Every binding id a `[keys]` entry may name."""
-    from tui.screens.help import declared
-
-    return {
-        b.id
-        for _title, cls, own in binding_sections()
-        for b in declared(cls, own_only=own)
-        if b.id is not None
-    }
 
 
 def create_app(

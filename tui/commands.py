@@ -1,7 +1,9 @@
 """The command palette's imgcache commands, built from what is on screen right now.
 
 Counts in the names ("Show only stale (4 images)") come from the current rows, a
-filter in use offers to clear itself, and each cache can be jumped to by name.
+filter in use offers to clear itself, each cache can be jumped to by name, and
+the job commands say what they would do ("Pull the missing defaults (4 jobs)").
+In read-only mode no command that writes is listed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from backends.findings import ORDER, VOCABULARY
+from backends.jobs import missing_default_requests
+from tui.job_control import merge_requests
+from tui.widgets.job_lines import subject
 from tui.widgets.rows import SORT_COLUMNS, Scope
 
 if TYPE_CHECKING:
@@ -58,8 +63,32 @@ def commands(app: ImgcacheApp) -> Iterator[Command]:
         yield ("Open details of the selected image", image.path, main.table.action_select)
     yield ("Caches and watch status", "roots, free space, watch modes, problems (i)",
            app.action_caches)  # fmt: skip
+    yield from job_commands(app)
     yield ("Keys", "every key binding (?)", app.action_help)
     yield ("Quit imgcache", "leave the app (q)", app.action_quit)
+
+
+def job_commands(app: ImgcacheApp) -> Iterator[Command]:
+    """The jobs pane, and in read-write mode the commands that start or stop jobs."""
+    main = app.main
+    pane = "Hide" if main.job_list.display else "Show"
+    yield (f"{pane} the jobs pane", "jobs of this session, their progress and logs (J)",
+           main.action_toggle_jobs)  # fmt: skip
+    if app.settings.read_only:
+        return
+    yield ("Pull an image…", "any reference into a cache of your choice (p)", app.action_pull_ref)
+    if app.inventory is not None:
+        requests = merge_requests(missing_default_requests(app.inventory.presence))
+        if requests:
+            count = f"{len(requests)} job{'s' if len(requests) > 1 else ''}"
+            yield (f"Pull the missing defaults ({count})", "into every cache that lacks them (P)",
+                   app.action_pull_defaults)  # fmt: skip
+    yield ("Add a local image file…", "a SIF, .sqsh or archive under a reference (a)",
+           app.action_add_file)  # fmt: skip
+    for status in app.jobs.active:
+        cancel = partial(app.jobs.cancel, status.id)
+        what = subject(status)[0]
+        yield (f"Cancel job {status.request.kind} {what}", status.phase, cancel)
 
 
 def _sort(app: ImgcacheApp, column: str) -> None:

@@ -2,7 +2,8 @@
 
 Workers never touch widgets or reactives: they post one of these, and the app's
 handlers (on the UI thread) hand the data down to the screen. The watcher's
-messages can arrive in bursts, so they collapse while queued (`can_replace`).
+messages and the jobs' progress can arrive in bursts, so they collapse while
+queued (`can_replace`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rich.text import Text
 from textual.message import Message
 
 from backends.inventory import Inventory
+from backends.jobs import JobQueue, JobStatus
 from backends.watch import WatchMode
 from tui.widgets.cache_tree import Totals
 from tui.widgets.rows import Plan
@@ -65,3 +67,29 @@ class WatchStatus(Message):
 
     modes: dict[str, WatchMode] = field(default_factory=dict)
     event: str = ""
+
+
+@dataclass
+class JobsUpdated(Message):
+    """New snapshots of some jobs, by job id (posted from the queue's worker threads)."""
+
+    statuses: dict[int, JobStatus]
+
+    def can_replace(self, message: Message) -> bool:
+        """Fold a queued update into the next one: the newest snapshot of each job wins.
+
+        A job's final snapshot is the last one it sends, so no end is ever lost.
+        """
+        if isinstance(message, JobsUpdated):
+            message.statuses = {**self.statuses, **message.statuses}
+            return True
+        return False
+
+
+@dataclass
+class JobsReady(Message):
+    """The job queue is open and the leftovers of killed jobs are gone."""
+
+    queue: JobQueue
+    removed: list[str]
+    """Temp files and scratch directories of dead jobs that were removed."""

@@ -5,6 +5,11 @@ mksquashfs, siftool, umoci and skopeo; `real_cache` copies them into three fresh
 caches per test (so a test may add and delete files). Snapshot tests use the demo
 cache at a fixed path with a frozen clock and fixed free space, so every run draws
 the same screen; a lock keeps parallel workers from rewriting it under each other.
+
+Every app opens a job queue: its logs and scratch space go to the test's own
+directory. The job tests pull from the real registry of tests/integration
+(`seeded`: a docker-registry on 127.0.0.1 seeded with small images under the
+default images' real names, mirrored for docker.io by a registries.conf).
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from tests.builders import (
     truncated_copy,
 )
 
+# The integration tests' registry, for the app's job tests (a session fixture).
+from tests.integration.conftest import Seeded, seeded  # noqa: F401
+
 TOOLS = ("mksquashfs", "siftool", "umoci", "skopeo")
 
 
@@ -44,6 +52,25 @@ def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def _job_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Job logs and scratch directories of this test's app, not the user's.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("IMGCACHE_TMPDIR", str(work))
+    monkeypatch.delenv("IMGCACHE_PASSWORD", raising=False)
+    monkeypatch.delenv("IMGCACHE_NO_LOCKS", raising=False)
+
+
+@pytest.fixture
+def registry(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> Seeded:  # noqa: F811
+    """Every tool pointed at the test registry (docker.io mirrored to it)."""
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(seeded.registries_conf))
+    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(seeded.storage_conf))
+    return seeded
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Shared by the app tests and the end-to-end test: the frozen clock and waiting helpers."""
+"""Shared by the app tests, the end-to-end test and scripts/screenshots: the frozen
+clock, waiting helpers and the demo's job snapshots."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import asyncio
 import io
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from backends.config import Settings
+from backends.jobs import JobRequest, JobState, JobStatus
 from tui.app import ImgcacheApp, create_app
+from tui.widgets.job_lines import LINES_PER_JOB
+from tui.widgets.job_list import JobList
 
 #: The frozen "now" of every app test: 2026-01-15 12:00:00 UTC.
 FIXED_NOW = 1768478400.0
@@ -69,3 +75,57 @@ async def wait_for(
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(step)
     return time.monotonic() - start
+
+
+def pane_lines(jobs: JobList, job_id: int) -> list[str]:
+    """The two lines the jobs pane draws for one job, as text."""
+    top = jobs.order.index(job_id) * LINES_PER_JOB - int(jobs.scroll_y)
+    return [jobs.render_line(top + i).text for i in range(LINES_PER_JOB)]
+
+
+def record_notifications(
+    app: ImgcacheApp, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, str, str]]:
+    """(title, severity, message) of every notification the app shows from now on."""
+    seen: list[tuple[str, str, str]] = []
+    original = app.notify
+
+    def notify(message, *, title="", severity="information", **options):
+        seen.append((title, severity, message))
+        original(message, title=title, severity=severity, **options)
+
+    monkeypatch.setattr(app, "notify", notify)
+    return seen
+
+
+def demo_jobs(settings: Settings, now: float, *, running: bool = True) -> list[JobStatus]:
+    """Job snapshots as a session of pulls leaves them, for snapshots and screenshots.
+
+    A default pulled into the first cache, a failed pull, and (with `running`) one
+    running and one queued; every time is fixed relative to `now`.
+    """
+    first, second = settings.caches[0], settings.caches[-1]
+    cuda = "determinedai/environments:cuda-11.3-pytorch-1.10-tf-2.8-gpu-096d730"
+    builtin = "builtin (skopeo, umoci, mksquashfs, siftool)"
+
+    def job(job_id: int, request: JobRequest, state: JobState, **fields: object) -> JobStatus:
+        status = JobStatus(job_id, f"demo-{job_id}", request, state, "", None, created=now)
+        return replace(status, **fields)  # type: ignore[arg-type]
+
+    jobs = [
+        job(1, JobRequest("pull", ROCM_REF, first, label="rocm default"), JobState.DONE,
+            phase="done", message="done", fraction=1.0, backend=builtin,
+            started=now - 400, finished=now - 312),
+        job(2, JobRequest("pull", "nvcr.io/nvidia/pytorch:25.10-py3", second),
+            JobState.FAILED, phase="failed", fraction=0.04, backend="builtin (skopeo)",
+            message="skopeo: reading manifest 25.10-py3 in nvcr.io/nvidia/pytorch: "
+            "manifest unknown", started=now - 300, finished=now - 297),
+    ]  # fmt: skip
+    if running:
+        jobs += [
+            job(3, JobRequest("pull", cuda, first, label="cuda default"), JobState.RUNNING,
+                phase="squashing 62%", fraction=0.71, backend=builtin, started=now - 83),
+            job(4, JobRequest("import", cuda, second, label="cuda default"), JobState.QUEUED,
+                phase="queued"),
+        ]  # fmt: skip
+    return jobs

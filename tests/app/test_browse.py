@@ -48,7 +48,7 @@ async def test_opens_on_every_cache_with_tree_and_summary(real_cache):
 
 async def test_keys_move_the_cursor_and_tab_moves_between_panes(real_cache):
     app = make_app(real_cache.settings())
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(150, 36)) as pilot:
         await settle(app)
         table = app.main.table
         await pilot.press("j", "j", "down")
@@ -247,7 +247,7 @@ async def test_small_terminal_folds_the_panes(real_cache):
 
 async def test_tree_selection_scopes_the_table(real_cache):
     app = make_app(real_cache.settings())
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(150, 36)) as pilot:
         await settle(app)
         await pilot.press("shift+tab")  # from the table back to the tree
         assert app.focused is app.main.tree

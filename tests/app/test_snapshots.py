@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.helpers import make_app, settle
+from tests.app.helpers import FIXED_NOW, demo_jobs, make_app, settle
 
 
 async def _ready(pilot) -> None:
@@ -50,3 +50,19 @@ def test_finding_picker(snap_compare, demo_settings):
 def test_help(snap_compare, demo_settings):
     app = make_app(demo_settings)
     assert snap_compare(app, press=["question_mark"], terminal_size=(120, 36), run_before=_ready)
+
+
+async def _with_jobs(pilot) -> None:
+    # A finished and a failed job (no running one: its elapsed time would tick).
+    await _ready(pilot)
+    app = pilot.app
+    app.main.show_jobs_update(demo_jobs(app.settings, FIXED_NOW, running=False))
+    app.main.reveal_jobs()
+    await pilot.press("J")  # into the pane: its cursor and keys show
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_jobs_pane(snap_compare, demo_settings, size):
+    app = make_app(demo_settings)
+    assert snap_compare(app, terminal_size=size, run_before=_with_jobs)

@@ -83,6 +83,15 @@ def images(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def _env(tmp_path: Path, term: str) -> dict[str, str]:
+    """The terminal's environment: no machine config, job logs in the test's directory."""
+    env = {**os.environ, "TERM": term, "IMGCACHE_CONFIG": "", "IMGCACHE_DETERMINED_CONFIG": ""}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.pop("COLORTERM", None)
+    env.pop("TMUX", None)
+    return env
+
+
 @pytest.mark.parametrize(
     ("term", "size"),
     [("xterm", (80, 24)), ("xterm-256color", (120, 36))],
@@ -100,9 +109,7 @@ def test_browse_filter_details_help_live_quit(tmp_path, images, term, size):
         f'[[cache]]\nkind = "enroot"\npath = "{enroot}"\n\n'
         f'[[cache]]\nkind = "apptainer"\npath = "{sif}"\n'
     )
-    env = {**os.environ, "TERM": term, "IMGCACHE_CONFIG": "", "IMGCACHE_DETERMINED_CONFIG": ""}
-    env.pop("COLORTERM", None)
-    env.pop("TMUX", None)
+    env = _env(tmp_path, term)
     # The shell reports the exit status on screen, as a person would see it.
     command = f"env TERM={term} {IMGCACHE} --config {config}; echo imgcache exited $?; sleep 60"
     term_tmux = Tmux(command, *size, env)
@@ -155,6 +162,28 @@ def test_browse_filter_details_help_live_quit(tmp_path, images, term, size):
         assert time.monotonic() - start < 2.0 + 0.5  # + capture-pane polling
         assert "Images 4/4" in term_tmux.screen()
 
+        term_tmux.keys("q")
+        term_tmux.wait_for("imgcache exited 0", timeout=10)
+    finally:
+        term_tmux.close()
+
+
+def test_read_only_offers_no_pull(tmp_path, images):
+    enroot = tmp_path / "enroot"
+    enroot.mkdir()
+    shutil.copyfile(images["zstd"], enroot / "ubuntu+22.04.sqsh")
+    args = f"--read-only --cache enroot:{enroot}"
+    command = f"{IMGCACHE} {args}; echo imgcache exited $?; sleep 60"
+    term_tmux = Tmux(command, 120, 36, _env(tmp_path, "xterm-256color"))
+    try:
+        term_tmux.wait_for("Images 1/1")
+        screen = term_tmux.wait_for("? Help")  # the footer is on screen
+        assert "Pull" not in screen
+        term_tmux.keys("p")
+        term_tmux.keys("P")
+        term_tmux.keys("J")  # the jobs pane still opens, and says why it stays empty
+        screen = term_tmux.wait_for("read-only: no jobs can be started")
+        assert "Pull an image" not in screen and "Pull the missing" not in screen
         term_tmux.keys("q")
         term_tmux.wait_for("imgcache exited 0", timeout=10)
     finally:

@@ -1,14 +1,17 @@
-"""The main screen: tree, image table, details, defaults, summary and status.
+"""The main screen: tree, image table, details, defaults, jobs, summary and status.
 
-Panes fold away on small terminals: below 100 columns the tree hides (`t` brings
-it back), below 100x30 the details pane hides (Enter still opens the details
-screen). The screen takes inventories from the app (attributes down) and turns
-its widgets' messages into changes of the table's filters (messages up).
+Panes fold away on small terminals: below 140 columns the tree hides (`t` brings
+it back: at 120 columns the names in the table need its room more), below 100x30
+the details pane hides (Enter still opens the details screen), and the defaults
+panel and the jobs pane take its place when shown; below 30 lines only one of
+those two shows at a time. The screen takes inventories and job snapshots from
+the app (attributes down) and turns its widgets' messages into changes of the
+table's filters (messages up); the job keys go to the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rich.text import Text
 from textual import on
@@ -22,6 +25,7 @@ from textual.widgets import Footer, Tree
 
 from backends.config import Settings
 from backends.inventory import Inventory
+from backends.jobs import JobStatus
 from tui.screens.details import DetailsScreen
 from tui.screens.finding_picker import FindingPicker
 from tui.widgets.cache_tree import CacheTree, Totals, totals
@@ -29,11 +33,13 @@ from tui.widgets.defaults_panel import DefaultsPanel
 from tui.widgets.details import DetailsPane
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.image_table import ImageTable
+from tui.widgets.job_list import JobList
 from tui.widgets.rows import Plan, Scope, cache_names, plan
 from tui.widgets.status import StatusBar
 from tui.widgets.summary import FreeSpace, SummaryBar, summary_text
 
-#: Below this width the tree folds away; below this size the details pane does.
+#: Below this width the tree folds away; below WIDE x TALL the details pane does.
+TREE_WIDE = 140
 WIDE = 100
 TALL = 30
 #: Seconds the cursor must rest before the details pane follows it.
@@ -58,6 +64,11 @@ class MainScreen(Screen[None]):
         Binding("d", "toggle_defaults", "Defaults", id="toggle_defaults"),
         Binding("t", "toggle_tree", "Tree", show=False, id="toggle_tree"),
         Binding("escape", "clear_filters", "Clear filters", show=False, id="clear_filters"),
+        Binding("J", "toggle_jobs", "Jobs", show=False, id="toggle_jobs"),
+        # Jobs: the app's actions (hidden and refused in read-only mode).
+        Binding("p", "app.pull_ref", "Pull", id="pull_ref"),
+        Binding("P", "app.pull_defaults", "Pull missing defaults", show=False, id="pull_defaults"),
+        Binding("a", "app.add_file", "Add a file", show=False, id="add_file"),
     ]
 
     def __init__(
@@ -77,6 +88,10 @@ class MainScreen(Screen[None]):
         """None follows the terminal's width; True/False is the user's `t`."""
         self._tree_chosen_wide = False
         self.show_defaults = False
+        self.show_jobs = False
+        self._last_panel = "defaults"
+        """Of the defaults panel and the jobs pane, the one shown last (the one a
+        short terminal keeps)."""
         self._details_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -91,7 +106,10 @@ class MainScreen(Screen[None]):
                 details = DetailsPane(clock=self.clock, id="details")
                 details.border_title = "Details"
                 yield details
-                yield DefaultsPanel(id="defaults")
+                yield DefaultsPanel(read_only=self.settings.read_only, id="defaults")
+                jobs = JobList(read_only=self.settings.read_only, id="jobs")
+                jobs.names = self.names
+                yield jobs
         yield SummaryBar(id="summary")
         status = StatusBar(id="status")
         status.names = self.names
@@ -126,6 +144,24 @@ class MainScreen(Screen[None]):
         """The text filter input."""
         return self.query_one("#filter", FilterBar)
 
+    @property
+    def defaults_panel(self) -> DefaultsPanel:
+        """The defaults panel."""
+        return self.query_one("#defaults", DefaultsPanel)
+
+    @property
+    def job_list(self) -> JobList:
+        """The jobs pane."""
+        return self.query_one("#jobs", JobList)
+
+    def current_cache(self) -> str | None:
+        """The cache in view: the tree's scope, else the selected image's."""
+        scope = self.table.model.scope
+        if scope is not None:
+            return scope.root
+        image = self.table.highlighted
+        return image.root if image is not None else None
+
     # -- data from the app --------------------------------------------------------
 
     def show_inventory(
@@ -155,6 +191,17 @@ class MainScreen(Screen[None]):
         problems += [p for p in inventory.problems if p not in problems]
         self.status.set_state(scanning=False, updated=inventory.scanned_at, problems=problems)
 
+    def show_jobs_update(self, statuses: Iterable[JobStatus]) -> None:
+        """New snapshots of some jobs, for the jobs pane."""
+        self.job_list.update_jobs(statuses)
+
+    def reveal_jobs(self) -> None:
+        """Show the jobs pane (jobs were just submitted); the focus stays where it is."""
+        if not self.show_jobs:
+            self.show_jobs = True
+            self._last_panel = "jobs"
+            self._fold(self.size.width, self.size.height)
+
     # -- folding panes ------------------------------------------------------------
 
     def on_resize(self, event: Resize) -> None:
@@ -163,16 +210,24 @@ class MainScreen(Screen[None]):
 
     def _fold(self, width: int, height: int) -> None:
         wide = width >= WIDE
-        if self.show_tree is not None and wide != self._tree_chosen_wide:
+        tree_wide = width >= TREE_WIDE
+        if self.show_tree is not None and tree_wide != self._tree_chosen_wide:
             # The user's `t` holds until the terminal crosses the breakpoint.
             self.show_tree = None
-        tree = wide if self.show_tree is None else self.show_tree
+        tree = tree_wide if self.show_tree is None else self.show_tree
         self.tree.display = tree
+        tall = height >= TALL
+        defaults, jobs = self.show_defaults, self.show_jobs
+        if defaults and jobs and not tall:
+            # No room for both under the table: the one shown last stays.
+            defaults, jobs = self._last_panel == "defaults", self._last_panel == "jobs"
         details = self.query_one(DetailsPane)
-        details.display = wide and height >= TALL and not self.show_defaults
+        details.display = wide and tall and not (defaults or jobs)
         if details.display and details.image is None:
             details.show(self.table.highlighted)
-        self.query_one(DefaultsPanel).display = self.show_defaults
+        self.defaults_panel.display = defaults
+        self.job_list.display = jobs
+        self.job_list.set_class(not tall, "-short")
         # The palette's hint would push "? Help" off an 80-column footer.
         self.query_one(Footer).show_command_palette = wide
         focused = self.focused
@@ -213,14 +268,29 @@ class MainScreen(Screen[None]):
         self.table.reverse_sort()
 
     def action_toggle_defaults(self) -> None:
-        """Show or hide the defaults panel."""
-        self.show_defaults = not self.show_defaults
+        """Show the defaults panel and go to it; hide it."""
+        self._toggle_panel("defaults", self.defaults_panel)
+
+    def action_toggle_jobs(self) -> None:
+        """Show the jobs pane and go to it; go to it when it shows; hide it when in it."""
+        self._toggle_panel("jobs", self.job_list)
+
+    def _toggle_panel(self, name: str, panel: DefaultsPanel | JobList) -> None:
+        shown = panel.display
+        if shown and name == "jobs" and not panel.has_focus:
+            panel.focus()  # shown by a submit, never visited: go there first
+            return
+        setattr(self, f"show_{name}", not shown)
+        if not shown:
+            self._last_panel = name
         self._fold(self.size.width, self.size.height)
+        if panel.display:
+            panel.focus()
 
     def action_toggle_tree(self) -> None:
         """Show or hide the tree of caches."""
         self.show_tree = not self.tree.display
-        self._tree_chosen_wide = self.size.width >= WIDE
+        self._tree_chosen_wide = self.size.width >= TREE_WIDE
         self._fold(self.size.width, self.size.height)
 
     def action_clear_filters(self) -> None:

@@ -1,13 +1,16 @@
 """How the image table's columns are laid out and painted, for any width.
 
 Pure functions of a row and a width: no widget state, so the table can cache the
-strips they return. Columns that do not fit drop in order (cache, age, format);
-names are cut in the middle so the tag at the end stays readable.
+strips they return. Columns that do not fit drop in order (cache, format, age);
+the others are as wide as their widest cell needs, and the name column gets the
+rest. A name that does not fit loses its leading path components first (registry,
+organisation: "…/environments:cuda-11.3-…"), so the repository and the tag stay
+readable; only then is the middle of what remains cut.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
@@ -29,8 +32,10 @@ class Column:
     right: bool = False
 
 
-#: Fixed widths; the name column takes what is left. Order is left to right.
+#: Widest widths; the name column takes what is left. Order is left to right.
 _WIDTHS = {"format": 6, "comp": 8, "size": 10, "age": 7}
+#: Columns whose width follows their widest cell (never below the title and its arrow).
+MEASURED = ("comp", "size")
 _TITLES = {
     "name": "IMAGE",
     "cache": "CACHE",
@@ -40,8 +45,12 @@ _TITLES = {
     "age": "AGE",
     "findings": "FINDINGS",
 }
-#: The name column never gets narrower than this while other columns can go.
-NAME_MIN = 22
+#: The name column never gets narrower than this while other columns can go: at 80
+#: columns the format goes (the cache's kind mostly says it) so a name keeps its
+#: repository's start and its tag.
+NAME_MIN = 28
+#: Below this width a cut name does not spend two cells on "…/".
+_ELIDED_MIN = 10
 #: The findings column grows with the widest badges, up to this.
 FINDINGS_MAX = 24
 _BADGES = {code: Style.parse(style) for code, style in FINDING_STYLES.items()}
@@ -61,18 +70,57 @@ def fit(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - tail :]
 
 
+def elide_name(text: str, width: int) -> str:
+    """`text` in at most `width` cells: leading path components go first, then the middle.
+
+    "determinedai/environments:cuda-11.3-gpu-096d730" becomes
+    "…/environments:cuda-11.3-gpu-096d730", then "…/environme…gpu-096d730": the
+    repository's own name and the tag outlast the registry and organisation.
+    """
+    if (len(text) if text.isascii() else cell_len(text)) <= width:
+        return text
+    parts = text.split("/")
+    for start in range(1, len(parts)):
+        rest = "…/" + "/".join(parts[start:])
+        if cell_len(rest) <= width:
+            return rest
+    if len(parts) == 1 or width < _ELIDED_MIN:
+        return fit(parts[-1] if len(parts) > 1 else text, width)
+    # Even the last component is too long: keep its start (the repository) and its
+    # end (the tag), marked as having lost its path.
+    return "…/" + fit(parts[-1], width - 2)
+
+
+def measured_width(key: str, widest: int) -> int:
+    """The width of a MEASURED column whose widest cell is `widest` cells."""
+    title = len(_TITLES[key]) + 2  # room for the sort arrow
+    return min(max(widest, title), _WIDTHS[key])
+
+
 def badges_width(codes: Iterable[str]) -> int:
     """Cells the findings badges of one row take."""
     words = [FINDING_SHORT[c] for c in codes]
     return sum(len(w) for w in words) + max(len(words) - 1, 0)
 
 
-def layout(width: int, findings_width: int, cache_width: int) -> list[Column]:
-    """The columns for a table `width` cells wide (`cache_width` 0: no CACHE column)."""
+def layout(
+    width: int,
+    findings_width: int,
+    cache_width: int,
+    measured: Mapping[str, int] | None = None,
+) -> list[Column]:
+    """The columns for a table `width` cells wide (`cache_width` 0: no CACHE column).
+
+    `measured` gives the widest cell of the MEASURED columns; without it they take
+    their widest width.
+    """
+    widths = dict(_WIDTHS)
+    for key, widest in (measured or {}).items():
+        widths[key] = measured_width(key, widest)
     wanted: list[Column] = [
-        Column("format", _TITLES["format"], _WIDTHS["format"]),
-        Column("comp", _TITLES["comp"], _WIDTHS["comp"]),
-        Column("size", _TITLES["size"], _WIDTHS["size"], right=True),
+        Column("format", _TITLES["format"], widths["format"]),
+        Column("comp", _TITLES["comp"], widths["comp"]),
+        Column("size", _TITLES["size"], widths["size"], right=True),
         Column("age", _TITLES["age"], _WIDTHS["age"], right=True),
         Column("findings", _TITLES["findings"], findings_width),
     ]
@@ -83,7 +131,7 @@ def layout(width: int, findings_width: int, cache_width: int) -> list[Column]:
         return width - 1 - sum(c.width + 1 for c in columns)
 
     # Narrow terminals drop the least telling columns first.
-    for drop in ("cache", "age", "format"):
+    for drop in ("cache", "format", "age"):
         if room(wanted) >= NAME_MIN:
             break
         wanted = [c for c in wanted if c.key != drop]
@@ -130,7 +178,8 @@ def row_strip(
             continue
         if key == "name":
             style = base if image.ref is not None else base + Style(italic=True)
-            segments.append(Segment(fit(row.name, column.width) + " ", style))
+            name = fit(elide_name(row.name, column.width), column.width)
+            segments.append(Segment(name + " ", style))
             continue
         if key == "size":
             text = row.size_text.rjust(column.width)

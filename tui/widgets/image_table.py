@@ -102,6 +102,7 @@ class ImageTable(ScrollView, can_focus=True):
         self._columns: list[Column] = []
         self._layout_key: tuple = ()
         self._findings_width = 8
+        self._measured: dict[str, int] = {"comp": 0, "size": 0}
         self._posted: Image | None = None
         self._strips: LRUCache[tuple, tuple[Row, Strip, tuple]] = LRUCache(1024)
 
@@ -182,11 +183,24 @@ class ImageTable(ScrollView, can_focus=True):
         return image.path if image else None
 
     def _measure(self, rows: Iterable[Row]) -> None:
-        """Widen the findings column for these rows' badges (it never narrows)."""
-        widest = max((badges_width(r.codes) for r in rows), default=0)
+        """Widen the findings, comp and size columns for these rows (they never narrow).
+
+        Never narrowing keeps the columns from jumping while files come and go; the
+        name column has whatever the others leave.
+        """
+        widest = comp = size = 0
+        for r in rows:
+            widest = max(widest, badges_width(r.codes))
+            comp = max(comp, len(r.comp))
+            size = max(size, len(r.size_text))
         width = min(max(widest, self._findings_width), FINDINGS_MAX)
-        if width != self._findings_width:
+        measured = {
+            "comp": max(comp, self._measured["comp"]),
+            "size": max(size, self._measured["size"]),
+        }
+        if width != self._findings_width or measured != self._measured:
             self._findings_width = width
+            self._measured = measured
             self._layout_key = ()
 
     def _after_change(self, path: str | None, *, rebuilt: bool, offset: int | None = None) -> None:
@@ -315,11 +329,14 @@ class ImageTable(ScrollView, can_focus=True):
         width = self._width()
         caches = len(self.model.names)
         scoped = self.model.scope is not None
-        key = (width, caches, scoped, self._findings_width)
+        measured = self._measured
+        key = (width, caches, scoped, self._findings_width, measured["comp"], measured["size"])
         if key != self._layout_key:
             cache_width = max((len(n) for n in self.model.names.values()), default=5)
             show_cache = caches > 1 and not scoped
-            self._columns = layout(width, self._findings_width, cache_width if show_cache else 0)
+            self._columns = layout(
+                width, self._findings_width, cache_width if show_cache else 0, measured
+            )
             self._layout_key = key
         return self._columns
 

@@ -1,0 +1,61 @@
+"""Where the app's key bindings are declared, and which of them write.
+
+The help screen lists the bindings section by section in this order; a config's
+`[keys]` table may name any of their ids; read-only mode hides and refuses the
+ones in WRITE_BINDINGS (see `tui.app`).
+"""
+
+from __future__ import annotations
+
+from tui.screens.add_dialog import AddDialog
+from tui.screens.caches import CachesScreen
+from tui.screens.confirm import ConfirmDialog
+from tui.screens.details import DetailsScreen
+from tui.screens.finding_picker import FindingPicker
+from tui.screens.help import HelpScreen, declared
+from tui.screens.job_log import JobLogScreen
+from tui.screens.main import MainScreen
+from tui.screens.pull_dialog import PullDialog
+from tui.widgets.cache_tree import CacheTree
+from tui.widgets.defaults_panel import DefaultsPanel
+from tui.widgets.filter_bar import FilterBar
+from tui.widgets.image_table import ImageTable
+from tui.widgets.job_list import JobList
+
+#: The app's actions that write (hidden and refused in read-only mode).
+WRITE_ACTIONS = frozenset({"pull_ref", "pull_defaults", "add_file"})
+#: The ids of every binding that writes, wherever it is declared.
+WRITE_BINDINGS = frozenset({*WRITE_ACTIONS, "pull_default", "cancel_job"})
+
+
+def binding_sections() -> list[tuple[str, type, bool]]:
+    """(title, class, own bindings only) for the help screen, in reading order."""
+    from tui.app import ImgcacheApp  # the app imports this module
+
+    return [
+        ("Everywhere", ImgcacheApp, True),
+        ("Main view", MainScreen, True),
+        ("Image table", ImageTable, True),
+        ("Tree of caches", CacheTree, False),
+        ("Defaults panel (d)", DefaultsPanel, True),
+        ("Jobs pane (J)", JobList, True),
+        ("Text filter (/)", FilterBar, True),
+        ("Finding filter (f)", FindingPicker, True),
+        ("Details screen (enter)", DetailsScreen, True),
+        ("Job log (enter in the jobs pane)", JobLogScreen, True),
+        ("Pull dialog (p)", PullDialog, True),
+        ("Add dialog (a)", AddDialog, True),
+        ("Questions (P, quit with jobs running)", ConfirmDialog, True),
+        ("Help screen (?)", HelpScreen, True),
+        ("Caches screen (i)", CachesScreen, True),
+    ]
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id a `[keys]` entry may name."""
+    return {
+        b.id
+        for _title, cls, own in binding_sections()
+        for b in declared(cls, own_only=own)
+        if b.id is not None
+    }
