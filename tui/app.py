@@ -5,8 +5,9 @@ screenshot script use. The app paints its layout at once and scans in a thread
 worker; the watcher's threads post the directories that changed and a worker
 re-lists only those; a periodic full scan corrects whatever events missed. The UI
 thread never touches the disk: it only receives `tui.messages` and hands the
-data down to the main screen. Jobs (pull, add) run on `backends.jobs.JobQueue`'s
-threads; `tui.job_control.JobControl` is the app's side of it. With
+data down to the main screen. Jobs (pull, add, compress, delete, gc, fix-perms)
+run on `backends.jobs.JobQueue`'s threads; `tui.job_control.JobControl` is the
+app's side of it, `tui.maintenance_control` asks before the maintenance jobs. With
 `Settings.read_only` every action that writes is gone: its bindings are hidden
 and refuse (`check_action`), the palette and the help screen leave them out, and
 no job queue is opened.
@@ -31,6 +32,7 @@ from backends.watch import CacheWatcher
 from tui.commands import ImgcacheCommands
 from tui.job_control import JobControl
 from tui.keys import WRITE_ACTIONS, WRITE_BINDINGS, binding_sections, known_binding_ids
+from tui.maintenance_control import MaintenanceControl
 from tui.messages import (
     CachesDirty,
     InventoryReady,
@@ -85,6 +87,7 @@ class ImgcacheApp(App[int]):
         self.watch = watch
         self.main = MainScreen(settings, clock=clock, free_space=free_space)
         self.jobs = JobControl(self)
+        self.maintenance = MaintenanceControl(self)
         self.inventory: Inventory | None = None
         self.watcher: CacheWatcher | None = None
         self.watch_events: list[str] = []
@@ -297,6 +300,26 @@ class ImgcacheApp(App[int]):
         if not self.settings.read_only:
             self.jobs.ask_add_file()
 
+    def action_compress(self) -> None:
+        """Recompress the marked (or selected) images, after a confirmation."""
+        if not self.settings.read_only:
+            self.maintenance.ask_compress()
+
+    def action_delete(self) -> None:
+        """Delete the marked (or selected) images, after a confirmation."""
+        if not self.settings.read_only:
+            self.maintenance.ask_delete()
+
+    def action_gc(self) -> None:
+        """Show the garbage-collection plan; run it when confirmed."""
+        if not self.settings.read_only:
+            self.maintenance.ask_gc()
+
+    def action_fix_perms(self) -> None:
+        """Show the permission changes; make them when confirmed."""
+        if not self.settings.read_only:
+            self.maintenance.ask_fix_perms()
+
     async def action_quit(self) -> None:
         """Quit; with jobs still going, ask first (they are cancelled on the way out)."""
         if self.jobs.confirm_quit():
@@ -316,8 +339,9 @@ class ImgcacheApp(App[int]):
 
     def help_entries(self) -> list[HelpEntry]:
         """Every binding, with the config's remaps applied (none that writes if read-only)."""
-        entries = help_entries(binding_sections(), self.settings.keys, self)
-        if self.settings.read_only:
+        read_only = self.settings.read_only
+        entries = help_entries(binding_sections(read_only), self.settings.keys, self)
+        if read_only:
             entries = [e for e in entries if e.id not in WRITE_BINDINGS]
         return entries
 

@@ -2,8 +2,9 @@
 
 Counts in the names ("Show only stale (4 images)") come from the current rows, a
 filter in use offers to clear itself, each cache can be jumped to by name, and
-the job commands say what they would do ("Pull the missing defaults (4 jobs)").
-In read-only mode no command that writes is listed.
+the job commands say what they would do ("Pull the missing defaults (4 jobs)",
+"Delete 3 marked images (24.1 GiB)…"). In read-only mode no command that writes,
+and no mark command, is listed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from backends.findings import ORDER, VOCABULARY
 from backends.jobs import missing_default_requests
+from tui.format import human_size
 from tui.job_control import merge_requests
 from tui.widgets.job_lines import subject
+from tui.widgets.plan_view import plural
 from tui.widgets.rows import SORT_COLUMNS, Scope
 
 if TYPE_CHECKING:
@@ -85,10 +88,39 @@ def job_commands(app: ImgcacheApp) -> Iterator[Command]:
                    app.action_pull_defaults)  # fmt: skip
     yield ("Add a local image file…", "a SIF, .sqsh or archive under a reference (a)",
            app.action_add_file)  # fmt: skip
+    yield from maintenance_commands(app)
     for status in app.jobs.active:
         cancel = partial(app.jobs.cancel, status.id)
         what = subject(status)[0]
         yield (f"Cancel job {status.request.kind} {what}", status.phase, cancel)
+
+
+def maintenance_commands(app: ImgcacheApp) -> Iterator[Command]:
+    """Marks, compress, delete, gc and fix-perms, named after what they would act on."""
+    table = app.main.table
+    marks = table.marks
+    if marks:
+        size = human_size(marks.total(table.model.rows))
+        what = perms_what = f"{plural(len(marks), 'marked image')} ({size})"
+    else:
+        image = table.highlighted
+        what = f"the selected image ({image.rel})" if image is not None else ""
+        perms_what = "every image"
+    if what:
+        yield (f"Compress {what}…", "rebuild with jobs.squash_options, zstd by default (C)",
+               app.action_compress)  # fmt: skip
+        yield (f"Delete {what}…", "to the cache's trash, or purge at once (D)", app.action_delete)
+    yield ("Garbage-collect…", "plan by findings and age, then delete what it lists (X)",
+           app.action_gc)  # fmt: skip
+    yield (f"Fix permissions of {perms_what}…", "add the configured read bits (M)",
+           app.action_fix_perms)  # fmt: skip
+    yield ("Mark every image shown", "space marks one, u clears (*)", table.action_mark_all)
+    if marks:
+        yield (
+            f"Clear the marks ({len(marks)})",
+            "unmark every image (u)",
+            table.action_clear_marks,
+        )
 
 
 def _sort(app: ImgcacheApp, column: str) -> None:

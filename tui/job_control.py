@@ -27,12 +27,13 @@ from rich.text import Text
 from backends.defaults import Presence
 from backends.jobkinds import fetch_kind
 from backends.jobs import JobQueue, JobRequest, JobState, JobStatus, missing_default_requests
+from tui.maintenance_control import touched_dirs
 from tui.messages import JobsReady, JobsUpdated
 from tui.screens.add_dialog import AddChoice, AddDialog
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.job_log import JobLogScreen
 from tui.screens.pull_dialog import PullChoice, PullDialog
-from tui.widgets.job_lines import subject
+from tui.widgets.job_lines import result_text, subject
 
 if TYPE_CHECKING:
     from tui.app import ImgcacheApp
@@ -159,7 +160,7 @@ class JobControl:
         where = self.app.main.names.get(request.cache.path, request.cache.path)
         what = f"{request.kind} {subject(status)[0]} → {where}"
         if status.state is JobState.DONE:
-            self.app.notify(f"{what}: {status.message}", title="Job done", markup=False)
+            self.app.notify(f"{what}: {result_text(status)}", title="Job done", markup=False)
         elif status.state is JobState.FAILED:
             reason = status.message.splitlines()[0] if status.message else "failed"
             if len(reason) > NOTE_REASON:
@@ -173,6 +174,12 @@ class JobControl:
     def _rescan(self, status: JobStatus) -> None:
         # The watcher sees the new file anyway; this makes it show at once, and
         # with no watcher at all. New directories are walked from their parent.
+        touched = touched_dirs(status.request)
+        if touched:
+            # Actions change files where they are, and may stop half way (cancelled,
+            # one file refused): re-list those directories however the job ended.
+            self.app.request_scan(touched)
+            return
         if status.state is not JobState.DONE or not status.target:
             return
         root = status.request.cache.path

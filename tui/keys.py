@@ -2,19 +2,24 @@
 
 The help screen lists the bindings section by section in this order; a config's
 `[keys]` table may name any of their ids; read-only mode hides and refuses the
-ones in WRITE_BINDINGS (see `tui.app`).
+ones in WRITE_BINDINGS (see `tui.app`), and leaves out the sections of dialogs
+and screens that only lead to a write (WRITE_SECTIONS).
 """
 
 from __future__ import annotations
 
 from tui.screens.add_dialog import AddDialog
 from tui.screens.caches import CachesScreen
+from tui.screens.compress_dialog import CompressDialog
 from tui.screens.confirm import ConfirmDialog
+from tui.screens.delete_dialog import DeleteDialog
 from tui.screens.details import DetailsScreen
 from tui.screens.finding_picker import FindingPicker
+from tui.screens.gc_plan import GcPlanScreen
 from tui.screens.help import HelpScreen, declared
 from tui.screens.job_log import JobLogScreen
 from tui.screens.main import MainScreen
+from tui.screens.perms_plan import PermsPlanScreen
 from tui.screens.pull_dialog import PullDialog
 from tui.widgets.cache_tree import CacheTree
 from tui.widgets.defaults_panel import DefaultsPanel
@@ -23,16 +28,28 @@ from tui.widgets.image_table import ImageTable
 from tui.widgets.job_list import JobList
 
 #: The app's actions that write (hidden and refused in read-only mode).
-WRITE_ACTIONS = frozenset({"pull_ref", "pull_defaults", "add_file"})
-#: The ids of every binding that writes, wherever it is declared.
-WRITE_BINDINGS = frozenset({*WRITE_ACTIONS, "pull_default", "cancel_job"})
+WRITE_ACTIONS = frozenset(
+    {"pull_ref", "pull_defaults", "add_file", "compress", "delete", "gc", "fix_perms"}
+)
+#: The ids of every binding that writes, or only serves one, wherever it is declared
+#: (marks only choose what an action applies to).
+WRITE_BINDINGS = frozenset(
+    {*WRITE_ACTIONS, "pull_default", "cancel_job", "toggle_mark", "mark_all", "clear_marks"}
+)
+#: Dialogs and screens that only open on the way to a write: no help section in read-only.
+WRITE_SECTIONS: frozenset[type] = frozenset(
+    {PullDialog, AddDialog, CompressDialog, DeleteDialog, GcPlanScreen, PermsPlanScreen}
+)
 
 
-def binding_sections() -> list[tuple[str, type, bool]]:
-    """(title, class, own bindings only) for the help screen, in reading order."""
+def binding_sections(read_only: bool = False) -> list[tuple[str, type, bool]]:
+    """(title, class, own bindings only) for the help screen, in reading order.
+
+    With `read_only`, the sections in WRITE_SECTIONS are left out.
+    """
     from tui.app import ImgcacheApp  # the app imports this module
 
-    return [
+    sections = [
         ("Everywhere", ImgcacheApp, True),
         ("Main view", MainScreen, True),
         ("Image table", ImageTable, True),
@@ -45,10 +62,17 @@ def binding_sections() -> list[tuple[str, type, bool]]:
         ("Job log (enter in the jobs pane)", JobLogScreen, True),
         ("Pull dialog (p)", PullDialog, True),
         ("Add dialog (a)", AddDialog, True),
-        ("Questions (P, quit with jobs running)", ConfirmDialog, True),
+        ("Compress dialog (C)", CompressDialog, True),
+        ("Delete dialog (D)", DeleteDialog, True),
+        ("Garbage collection plan (X)", GcPlanScreen, True),
+        ("Permissions plan (M)", PermsPlanScreen, True),
+        ("Yes/no questions", ConfirmDialog, True),
         ("Help screen (?)", HelpScreen, True),
         ("Caches screen (i)", CachesScreen, True),
     ]
+    if read_only:
+        sections = [s for s in sections if s[1] not in WRITE_SECTIONS]
+    return sections
 
 
 def known_binding_ids() -> set[str]:

@@ -25,6 +25,8 @@ FIXED_NOW = 1768478400.0
 FIXED_FREE = 512 * 1024**3
 #: The demo for snapshots lives at a fixed path, because paths show on screen.
 SNAPSHOT_DIR = Path("/tmp/imgcache-snapshots")
+#: On the demo: mark three superseded copies (rows 3, 5 and 8 by name), then delete.
+DELETE_KEYS = ["j", "j", "space", "j", "space", "j", "j", "space", "D"]
 DEFAULT_REF = "determinedai/pytorch-ngc:0.35.1"
 ROCM_REF = "determinedai/environments:rocm-5.0-pytorch-1.10-tf-2.7-rocm-622d512"
 

@@ -1,7 +1,8 @@
 """SVG snapshots of the app on the demo cache at 120x36 and 80x24.
 
 The demo is written at a fixed path with a frozen clock, free space is fixed and
-the watcher is off, so the screen is the same on every run. After a deliberate
+the watcher is off, so the screen is the same on every run. The delete dialog
+and the gc plan are made from the demo's files with the same frozen "now". After a deliberate
 change of the screen: `pytest tests/app/test_snapshots.py --snapshot-update`, then
 look at the SVGs in `__snapshots__/` before committing them.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.helpers import FIXED_NOW, demo_jobs, make_app, settle
+from tests.app.helpers import DELETE_KEYS, FIXED_NOW, demo_jobs, make_app, settle, wait_for
+from tui.screens.delete_dialog import DeleteDialog
+from tui.screens.gc_plan import GcPlanScreen
 
 
 async def _ready(pilot) -> None:
@@ -66,3 +69,31 @@ async def _with_jobs(pilot) -> None:
 def test_jobs_pane(snap_compare, demo_settings, size):
     app = make_app(demo_settings)
     assert snap_compare(app, terminal_size=size, run_before=_with_jobs)
+
+
+async def _delete_dialog(pilot) -> None:
+    # The dialog opens once a worker has checked the files (trash.preflight).
+    await _ready(pilot)
+    await pilot.press(*DELETE_KEYS)
+    await wait_for(lambda: isinstance(pilot.app.screen, DeleteDialog))
+    await pilot.pause()
+
+
+def test_delete_dialog(snap_compare, demo_settings):
+    app = make_app(demo_settings)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_delete_dialog)
+
+
+async def _gc_plan(pilot) -> None:
+    # The plan is made in a worker; the snapshot is of the plan, not of "planning…".
+    await _ready(pilot)
+    await pilot.press("X")
+    screen = pilot.app.screen
+    assert isinstance(screen, GcPlanScreen)
+    await wait_for(lambda: screen.plan is not None)
+    await pilot.pause()
+
+
+def test_gc_plan(snap_compare, demo_settings):
+    app = make_app(demo_settings)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_gc_plan)

@@ -181,9 +181,39 @@ def test_read_only_offers_no_pull(tmp_path, images):
         assert "Pull" not in screen
         term_tmux.keys("p")
         term_tmux.keys("P")
+        term_tmux.keys("Space", "D", "X")  # no marks, no delete dialog, no gc plan
         term_tmux.keys("J")  # the jobs pane still opens, and says why it stays empty
         screen = term_tmux.wait_for("read-only: no jobs can be started")
         assert "Pull an image" not in screen and "Pull the missing" not in screen
+        assert "marked" not in screen and "Delete" not in screen and "Garbage" not in screen
+        term_tmux.keys("q")
+        term_tmux.wait_for("imgcache exited 0", timeout=10)
+    finally:
+        term_tmux.close()
+
+
+def test_mark_and_delete_to_the_trash(tmp_path, images):
+    enroot = tmp_path / "enroot"
+    enroot.mkdir()
+    shutil.copyfile(images["zstd"], enroot / "ubuntu+22.04.sqsh")
+    doomed = enroot / "nvidia+pytorch+25.09-py3.sqsh"
+    shutil.copyfile(images["nod"], doomed)
+    command = f"{IMGCACHE} --cache enroot:{enroot}; echo imgcache exited $?; sleep 60"
+    term_tmux = Tmux(command, 120, 36, _env(tmp_path, "xterm-256color"))
+    try:
+        term_tmux.wait_for("Images 2/2")
+        term_tmux.keys("Space")  # marks the first row by name, and moves down
+        screen = term_tmux.wait_for("1 marked")
+        assert "*nvidia/pytorch:25.09-py3" in screen
+        term_tmux.keys("D")
+        screen = term_tmux.wait_for("Delete 1 file")
+        assert "freed when the trash is purged" in screen
+        assert "nvidia+pytorch+25.09-py3.sqsh" in screen
+        term_tmux.keys("y")
+        term_tmux.wait_for("Images 1/1")
+        term_tmux.wait_for("moved to the trash")  # the job's line in the jobs pane
+        assert not doomed.exists()
+        assert list((enroot / ".imgcache-trash").rglob(doomed.name))
         term_tmux.keys("q")
         term_tmux.wait_for("imgcache exited 0", timeout=10)
     finally:

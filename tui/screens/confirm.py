@@ -1,8 +1,9 @@
 """A yes/no dialog: what is about to happen, then `y` (or Enter) or `n` (or Esc).
 
 Used before work the admin may not have meant to start with one key (pulling every
-missing default) and before leaving with jobs still running. Enter starts on the
-yes button, so the one-key flows stay two keys; Esc always says no.
+missing default), before leaving with jobs still running, and before compressing
+a signed SIF. Enter starts on the yes button, so the one-key flows stay two keys
+(`focus_no` starts on no instead, where a yes must be typed); Esc always says no.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class ConfirmDialog(ModalScreen[bool]):
         *,
         yes: str = "Yes",
         no: str = "No",
+        focus_no: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -38,6 +40,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.body = body
         self.yes = yes
         self.no = no
+        self.focus_no = focus_no
 
     def compose(self) -> ComposeResult:
         """The question, what it concerns, and two buttons."""
@@ -50,8 +53,8 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button(f"{self.no} (n)", id="no", compact=True)
 
     def on_mount(self) -> None:
-        """Enter answers yes."""
-        self.query_one("#yes", Button).focus()
+        """Enter answers yes (no with `focus_no`)."""
+        self.query_one("#no" if self.focus_no else "#yes", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

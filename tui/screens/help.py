@@ -106,6 +106,16 @@ def help_table(entries: list[HelpEntry]) -> Group:
         f"{COMPRESSION_SAVING:.0%} of its size (what zstd saved in the pyxis docs, "
         "18G -> 7.1G).\n"
     )
+    keys = {entry.id: "/".join(entry.keys) for entry in entries if entry.id}
+    if "toggle_mark" in keys:
+        # Named by the keys in use, so a remap in the config shows here too.
+        get = keys.get
+        note.append(get("toggle_mark", ""), style="bold")
+        note.append(
+            f" marks images in the table; {get('compress')} and {get('delete')} act on the "
+            f"marked ones, else on the selected one; {get('fix_perms')} on the marked ones, "
+            f"else on all; {get('gc')} plans over all. Each shows what it will do and asks.\n"
+        )
     parts.insert(0, note)
     return Group(*parts)
 

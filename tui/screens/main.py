@@ -6,7 +6,7 @@ the details pane hides (Enter still opens the details screen), and the defaults
 panel and the jobs pane take its place when shown; below 30 lines only one of
 those two shows at a time. The screen takes inventories and job snapshots from
 the app (attributes down) and turns its widgets' messages into changes of the
-table's filters (messages up); the job keys go to the app.
+table's filters (messages up); the job and maintenance keys go to the app.
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ class MainScreen(Screen[None]):
         Binding("p", "app.pull_ref", "Pull", id="pull_ref"),
         Binding("P", "app.pull_defaults", "Pull missing defaults", show=False, id="pull_defaults"),
         Binding("a", "app.add_file", "Add a file", show=False, id="add_file"),
+        # Maintenance: on the marked images (space in the table), else the selected one.
+        Binding("C", "app.compress", "Compress marked/selected (zstd)", show=False, id="compress"),
+        Binding("D,delete", "app.delete", "Delete marked/selected", show=False, id="delete"),
+        Binding("X", "app.gc", "Garbage-collect (plan first)", show=False, id="gc"),
+        Binding("M", "app.fix_perms", "Fix permissions (plan first)", show=False, id="fix_perms"),
     ]
 
     def __init__(
@@ -119,6 +124,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         """Start in the table, with the panes this size allows."""
         self.table.set_names(self.names)
+        self.table.marking = not self.settings.read_only
         self.table.focus()
         self._fold(self.size.width, self.size.height)
 

@@ -51,6 +51,8 @@ _TITLES = {
 NAME_MIN = 28
 #: Below this width a cut name does not spend two cells on "…/".
 _ELIDED_MIN = 10
+#: The glyph in the first cell of a marked row (mc's mark: plain ASCII, one cell anywhere).
+MARK = "*"
 #: The findings column grows with the widest badges, up to this.
 FINDINGS_MAX = 24
 _BADGES = {code: Style.parse(style) for code, style in FINDING_STYLES.items()}
@@ -101,6 +103,23 @@ def badges_width(codes: Iterable[str]) -> int:
     """Cells the findings badges of one row take."""
     words = [FINDING_SHORT[c] for c in codes]
     return sum(len(w) for w in words) + max(len(words) - 1, 0)
+
+
+def widen(
+    rows: Iterable[Row], findings_width: int, measured: Mapping[str, int]
+) -> tuple[int, dict[str, int]]:
+    """The findings width and MEASURED widths for these rows: never narrower than before.
+
+    Never narrowing keeps the columns from jumping while files come and go; the
+    name column has whatever the others leave.
+    """
+    widest = comp = size = 0
+    for r in rows:
+        widest = max(widest, badges_width(r.codes))
+        comp = max(comp, len(r.comp))
+        size = max(size, len(r.size_text))
+    width = min(max(widest, findings_width), FINDINGS_MAX)
+    return width, {"comp": max(comp, measured["comp"]), "size": max(size, measured["size"])}
 
 
 def layout(
@@ -166,10 +185,20 @@ def header_strip(
 
 
 def row_strip(
-    row: Row, columns: list[Column], width: int, age: str, base: Style, dim: Style
+    row: Row,
+    columns: list[Column],
+    width: int,
+    age: str,
+    base: Style,
+    dim: Style,
+    mark: Style | None = None,
 ) -> Strip:
-    """One image's line; `base` and `dim` already carry the cursor's colours if any."""
-    segments = [Segment(" ", base)]
+    """One image's line; `base` and `dim` already carry the cursor's colours if any.
+
+    With `mark` (the marked rows' style) the first cell shows MARK in it: the
+    glyph keeps a marked row readable without colour and under the cursor.
+    """
+    segments = [Segment(MARK, mark) if mark is not None else Segment(" ", base)]
     image = row.image
     for column in columns:
         key = column.key

@@ -3,6 +3,11 @@
 Only the lines on screen are ever rendered (Textual's line API), the rows live
 in a `RowModel`, and a changed file repaints one line. The header is line 0 of
 the widget and never scrolls; row `i` of the view is drawn at `i - scroll_y + 1`.
+
+Space marks rows (like mc, ranger or k9s) for the actions that take several
+images. Marks are a set of paths beside the model, not part of it: marking
+repaints one line and the border title, never the view; marks survive sorting,
+filtering and rescans, and a mark on a file that is gone is dropped.
 """
 
 from __future__ import annotations
@@ -22,20 +27,16 @@ from textual.strip import Strip
 
 from backends.model import Image
 from tui.format import short_age
-from tui.widgets.columns import (
-    FINDINGS_MAX,
-    Column,
-    badges_width,
-    column_at,
-    fit,
-    header_strip,
-    layout,
-    row_strip,
-)
+from tui.widgets.columns import Column, column_at, fit, header_strip, layout, row_strip, widen
+from tui.widgets.marks import Marks, table_title
 from tui.widgets.rows import SORT_COLUMNS, Patch, Plan, Row, RowModel, Scope, plan
+from tui.widgets.table_cursor import CursorKeys
+
+#: The actions that mark rows (hidden and refused while marking is off: read-only).
+MARK_ACTIONS = frozenset({"toggle_mark", "mark_all", "clear_marks"})
 
 
-class ImageTable(ScrollView, can_focus=True):
+class ImageTable(CursorKeys, ScrollView, can_focus=True):
     """Every image in the caches, sortable and filterable, one line each."""
 
     COMPONENT_CLASSES = {
@@ -44,6 +45,7 @@ class ImageTable(ScrollView, can_focus=True):
         "image-table--cursor-blurred",
         "image-table--dim",
         "image-table--placeholder",
+        "image-table--marked",
     }
 
     BINDINGS = [
@@ -56,6 +58,10 @@ class ImageTable(ScrollView, can_focus=True):
         Binding("home,g", "cursor_top", "First image", show=False, id="cursor_top"),
         Binding("end,G", "cursor_bottom", "Last image", show=False, id="cursor_bottom"),
         Binding("enter", "select", "Details", id="details"),
+        # Marks only feed actions that write: gone in read-only mode (`marking`).
+        Binding("space", "toggle_mark", "Mark or unmark, then down", show=False, id="toggle_mark"),
+        Binding("asterisk", "mark_all", "Mark all shown (or unmark)", show=False, id="mark_all"),
+        Binding("u", "clear_marks", "Clear every mark", show=False, id="clear_marks"),
     ]
 
     @dataclass
@@ -105,6 +111,10 @@ class ImageTable(ScrollView, can_focus=True):
         self._measured: dict[str, int] = {"comp": 0, "size": 0}
         self._posted: Image | None = None
         self._strips: LRUCache[tuple, tuple[Row, Strip, tuple]] = LRUCache(1024)
+        self.marking = True
+        """False in read-only mode: nothing would act on marks."""
+        self.marks = Marks()
+        """The marked images (shown or filtered out)."""
 
     # -- data -------------------------------------------------------------------
 
@@ -131,6 +141,10 @@ class ImageTable(ScrollView, can_focus=True):
             change = plan(images, self.model.rows, self.model.names)
         patch = self.model.apply(change)
         self._measure(self.model.rows.values() if first else change.fresh)
+        if self.marks:
+            # Marks on files that are gone go with them; the title's sum follows sizes.
+            self.marks.prune(self.model.rows)
+            self._retitle()
         if first:
             self._after_change(None, rebuilt=True)
         elif patch.rebuilt:
@@ -183,21 +197,7 @@ class ImageTable(ScrollView, can_focus=True):
         return image.path if image else None
 
     def _measure(self, rows: Iterable[Row]) -> None:
-        """Widen the findings, comp and size columns for these rows (they never narrow).
-
-        Never narrowing keeps the columns from jumping while files come and go; the
-        name column has whatever the others leave.
-        """
-        widest = comp = size = 0
-        for r in rows:
-            widest = max(widest, badges_width(r.codes))
-            comp = max(comp, len(r.comp))
-            size = max(size, len(r.size_text))
-        width = min(max(widest, self._findings_width), FINDINGS_MAX)
-        measured = {
-            "comp": max(comp, self._measured["comp"]),
-            "size": max(size, self._measured["size"]),
-        }
+        width, measured = widen(rows, self._findings_width, self._measured)
         if width != self._findings_width or measured != self._measured:
             self._findings_width = width
             self._measured = measured
@@ -221,18 +221,7 @@ class ImageTable(ScrollView, can_focus=True):
         self._retitle()
 
     def _retitle(self) -> None:
-        """Say in the border what the table shows: counts, scope, filters, sort."""
-        model = self.model
-        parts = [f"Images {len(model):,}/{len(model.rows):,}"]
-        if model.scope is not None:
-            name = model.names.get(model.scope.root, model.scope.root)
-            parts.append(f"{name} > {model.scope.repo}" if model.scope.repo else name)
-        if model.text:
-            parts.append(f"/{model.text}")
-        if model.finding != "all":
-            parts.append("any finding" if model.finding == "any" else f"only {model.finding}")
-        parts.append(f"by {model.sort} {'▼' if model.descending else '▲'}")
-        self.border_title = " · ".join(parts)
+        self.border_title = table_title(self.model, self.marks)
 
     def _post_highlight(self) -> None:
         image = self.highlighted
@@ -240,58 +229,50 @@ class ImageTable(ScrollView, can_focus=True):
             self._posted = image
             self.post_message(self.Highlighted(self, image))
 
-    # -- cursor -----------------------------------------------------------------
+    # -- marks ------------------------------------------------------------------
 
-    @property
-    def _page(self) -> int:
-        return max(self.scrollable_content_region.height - 1, 1)
+    def targets(self) -> list[Image]:
+        """What an action applies to: the marked images, else the one under the cursor."""
+        if self.marks:
+            return self.marks.ordered(self.model)
+        image = self.highlighted
+        return [image] if image is not None else []
 
-    def move_cursor(self, position: int) -> None:
-        """Move the cursor to a display position (clamped)."""
-        count = len(self.model)
-        position = max(0, min(position, count - 1)) if count else 0
-        if position != self.cursor:
+    def set_marks(self, paths: Iterable[str]) -> None:
+        """Mark exactly these files (those not in the table are ignored)."""
+        self.marks.replace(paths, self.model.rows)
+        self._marks_changed()
+
+    def _marks_changed(self) -> None:
+        # Only the lines on screen are drawn again; the view stays as it is.
+        self.refresh()
+        self._retitle()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The mark keys exist only while marking is on."""
+        return self.marking or action not in MARK_ACTIONS
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the image under the cursor, then move down (as mc does)."""
+        image = self.highlighted
+        if image is not None and self.marking:
+            self.marks.toggle(image.path)
             self.refresh_line(self.cursor + 1)
-            self.cursor = position
-            self.refresh_line(position + 1)
-        self._scroll_to_cursor()
-        self._post_highlight()
+            self._retitle()
+            self.move_cursor(self.cursor + 1)
 
-    def _scroll_to_cursor(self) -> None:
-        top = int(self.scroll_y)
-        rows = self._page
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, force=True)
-        elif self.cursor >= top + rows:
-            self.scroll_to(y=self.cursor - rows + 1, animate=False, force=True)
+    def action_mark_all(self) -> None:
+        """Mark every image the filters show; when all are marked already, unmark them."""
+        if self.marking:
+            self.marks.flip_all(row.image.path for row in self.model.visible())
+            self._marks_changed()
 
-    def action_cursor_up(self) -> None:
-        """Move up one image."""
-        self.move_cursor(self.cursor - 1)
+    def action_clear_marks(self) -> None:
+        """Unmark everything, shown or not."""
+        if self.marks.clear():
+            self._marks_changed()
 
-    def action_cursor_down(self) -> None:
-        """Move down one image."""
-        self.move_cursor(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        """Move up one screen."""
-        self.move_cursor(self.cursor - self._page)
-
-    def action_page_down(self) -> None:
-        """Move down one screen."""
-        self.move_cursor(self.cursor + self._page)
-
-    def action_half_page(self, direction: int) -> None:
-        """Move half a screen (vim's ctrl+d / ctrl+u)."""
-        self.move_cursor(self.cursor + direction * max(self._page // 2, 1))
-
-    def action_cursor_top(self) -> None:
-        """Move to the first image."""
-        self.move_cursor(0)
-
-    def action_cursor_bottom(self) -> None:
-        """Move to the last image."""
-        self.move_cursor(len(self.model) - 1)
+    # -- cursor (moving it: `CursorKeys`) ---------------------------------------
 
     def action_select(self) -> None:
         """Open the details of the image under the cursor."""
@@ -355,13 +336,15 @@ class ImageTable(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         row = self.model.row(position)
         is_cursor = position == self.cursor
+        marked = row.image.path in self.marks
         age = short_age(self.clock() - row.image.stat.mtime)
-        key = (id(row), is_cursor, is_cursor and self.has_focus, width, age, self.app.theme)
+        focus = is_cursor and self.has_focus
+        key = (id(row), is_cursor, focus, marked, width, age, self.app.theme)
         cached = self._strips.get(key)
         # The row itself is kept with its strip: an id can be reused by a new row.
         if cached is not None and cached[0] is row and cached[2] == self._layout_key:
             return cached[1]
-        strip = self._row(row, width, is_cursor, age)
+        strip = self._row(row, width, is_cursor, age, marked)
         self._strips[key] = (row, strip, self._layout_key)
         return strip
 
@@ -374,12 +357,19 @@ class ImageTable(ScrollView, can_focus=True):
         style = self.get_component_rich_style("image-table--header")
         return header_strip(self._layout(), self.model.sort, self.model.descending, width, style)
 
-    def _row(self, row: Row, width: int, is_cursor: bool, age: str) -> Strip:
+    def _row(self, row: Row, width: int, is_cursor: bool, age: str, marked: bool) -> Strip:
         base = self.rich_style
         dim = self.get_component_rich_style("image-table--dim")
+        mark = None
+        if marked:
+            mark = self.get_component_rich_style("image-table--marked")
+            base = base + mark
+            dim = dim + mark
         if is_cursor:
             name = "image-table--cursor" if self.has_focus else "image-table--cursor-blurred"
             cursor = self.get_component_rich_style(name)
             base = base + cursor
             dim = dim + cursor
-        return row_strip(row, self._layout(), width, age, base, dim)
+        # The glyph keeps the mark's colour on the cursor's background.
+        glyph = base + mark if mark is not None else None
+        return row_strip(row, self._layout(), width, age, base, dim, glyph)

@@ -82,6 +82,16 @@ def subject(status: JobStatus) -> tuple[str, str]:
     return request.label or request.cache.path, ""
 
 
+def result_text(status: JobStatus) -> str:
+    """The job's final message, without the path at its start when it is the job's
+    target (compress says "PATH: 1.2 GiB -> 512 MiB"; the line already names the file)."""
+    message = status.message
+    prefix = f"{status.target}: "
+    if status.target and message.startswith(prefix):
+        return message[len(prefix) :]
+    return message
+
+
 def cache_name(status: JobStatus, names: Mapping[str, str]) -> str:
     """The short name of the job's cache, as the table's CACHE column shows it."""
     cache = status.request.cache
@@ -163,7 +173,7 @@ def second_line(status: JobStatus, width: int, pulse: int = 0) -> Text:
         shown = 1.0 if state is JobState.DONE else status.fraction
         percent = f"{int(shown * 100):>3}%" if shown is not None else "    "
         line.append(f" {percent}  ")
-        line.append(status.message if state.finished and status.message else status.phase)
+        line.append(result_text(status) if state.finished and status.message else status.phase)
     if status.backend:
         line.append(f" · {status.backend}", style="dim")
     line.truncate(width, overflow="ellipsis")
