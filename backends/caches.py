@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 from backends import refs
@@ -34,11 +33,27 @@ _INCOMPLETE = re.compile(
 )
 #: Temporary-file prefix of imgcache's own jobs; `.imgcache-<final name>.<job>.tmp`.
 TEMP_PREFIX = ".imgcache-"
+#: Every name `_INCOMPLETE` matches is hidden or ends in one of these (its `$`
+#: also matches before a final newline, hence the second spelling of each).
+_INCOMPLETE_ENDINGS = tuple(
+    ending + newline
+    for ending in (".tmp", ".part", ".partial", ".download", ".incomplete", ".crdownload")
+    for newline in ("", "\n")
+)
 
 
 def looks_incomplete(name: str) -> bool:
     """True when a file's name says it is a temporary or partial download."""
+    # The cheap test first: this runs for every file of a scan and of every
+    # findings evaluation, and almost no name is hidden or ends like a download.
+    if not name.startswith(".") and not name.endswith(_INCOMPLETE_ENDINGS):
+        return False
     return bool(_INCOMPLETE.search(name))
+
+
+def _basename(rel: str) -> str:
+    """`os.path.basename` for the '/'-separated paths of a scan, in a third of the time."""
+    return rel.rpartition("/")[2]
 
 
 def ref_string(kind: CacheKind, ref: refs.Reference) -> str:
@@ -58,7 +73,7 @@ def ref_from_name(kind: CacheKind, rel: str) -> tuple[str | None, str | None]:
         if kind is CacheKind.SINGULARITY:
             return ref_string(kind, refs.singularity_ref_from_relpath(rel)), None
         if kind is CacheKind.ENROOT:
-            name = os.path.basename(rel)
+            name = _basename(rel)
             if not name.endswith(".sqsh"):
                 return None, "enroot images are named <repository+tag>.sqsh"
             return ref_string(kind, refs.enroot_ref_from_filename(name)), None
@@ -69,7 +84,7 @@ def ref_from_name(kind: CacheKind, rel: str) -> tuple[str | None, str | None]:
 
 def ref_for(kind: CacheKind, rel: str, probe: ProbeResult) -> tuple[str | None, str | None]:
     """The reference of a file: from its name, or for archives from inside it."""
-    if looks_incomplete(os.path.basename(rel)):
+    if looks_incomplete(_basename(rel)):
         # A partial download is no image yet, whatever its name would map to.
         return None, "an unfinished write, not an image"
     if probe.archive is not None and (kind is CacheKind.PODMAN or probe.archive.refs):

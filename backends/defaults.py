@@ -8,9 +8,10 @@ config's own `[defaults]` entries laid over the chosen profile.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -150,17 +151,76 @@ def presence(
     images: Sequence[Image],
 ) -> list[Presence]:
     """For each default and each cache, whether the cache holds it."""
-    by_path = {image.path: image for image in images}
-    by_ref: dict[tuple[str, str], list[Image]] = {}
-    for image in images:
-        if image.ref is not None:
-            by_ref.setdefault((image.root, image.ref), []).append(image)
+    plan = PresencePlan(defaults, roots)
+    by_path, by_ref = plan.index(images)
+    return plan.result(by_path.get, lambda root, ref: by_ref.get((root, ref), []))
 
-    result = []
-    for default in defaults:
-        for kind, root in roots:
-            result.append(_one(default, kind, root, by_path, by_ref))
-    return result
+
+class PresencePlan:
+    """Where each default would be in each cache, and how to tell whether it is there.
+
+    `presence` in two steps, so that a caller that can look images up by path
+    and by reference already (the catalog's findings evaluator) need not index
+    every image for a handful of look-ups: `result` asks only for the paths
+    and references the defaults can be found under.
+    """
+
+    def __init__(
+        self, defaults: Sequence[DefaultImage], roots: Sequence[tuple[CacheKind, str]]
+    ) -> None:
+        self.defaults = tuple(defaults)
+        self.roots = tuple(roots)
+        self._expected: dict[tuple[int, int], list[str] | refs.RefError] = {}
+        self.wanted_paths: set[str] = set()
+        """Every path `result` may look up."""
+        self.wanted_refs: set[str] = set()
+        """Every `Image.ref` `result` may look up (with any root)."""
+        for i, default in enumerate(self.defaults):
+            if default.ref is None:
+                if default.file is not None:
+                    self.wanted_paths.add(os.path.abspath(default.file))
+                continue
+            for j, (kind, root) in enumerate(self.roots):
+                try:
+                    paths = caches.expected_paths(kind, root, default.ref)
+                except refs.RefError as exc:
+                    self._expected[i, j] = exc
+                    continue
+                self._expected[i, j] = paths
+                self.wanted_paths.update(paths)
+                # Where this raises, `result` raises too if it gets that far: let it.
+                with contextlib.suppress(refs.RefError):
+                    self.wanted_refs.add(caches.ref_string(kind, default.ref))
+
+    def index(
+        self, images: Iterable[Image]
+    ) -> tuple[dict[str, Image], dict[tuple[str, str], list[Image]]]:
+        """By path and by (root, ref), in one pass: only the images `result` may ask for."""
+        wanted_paths, wanted_refs = self.wanted_paths, self.wanted_refs
+        by_path: dict[str, Image] = {}
+        by_ref: dict[tuple[str, str], list[Image]] = {}
+        for image in images:
+            ref = image.ref
+            if ref is not None and ref in wanted_refs:
+                by_ref.setdefault((image.root, ref), []).append(image)
+            path = image.path
+            if path in wanted_paths:
+                by_path[path] = image
+        return by_path, by_ref
+
+    def result(
+        self,
+        image_at: Callable[[str], Image | None],
+        copies: Callable[[str, str], Sequence[Image]],
+    ) -> list[Presence]:
+        """Each default in each cache; `image_at(path)` and `copies(root, ref)` (in
+        inventory order) find the images."""
+        result = []
+        for i, default in enumerate(self.defaults):
+            for j, (kind, root) in enumerate(self.roots):
+                expected = self._expected.get((i, j))
+                result.append(_one(default, kind, root, image_at, copies, expected))
+        return result
 
 
 def _usable(image: Image) -> bool:
@@ -171,8 +231,9 @@ def _one(
     default: DefaultImage,
     kind: CacheKind,
     root: str,
-    by_path: Mapping[str, Image],
-    by_ref: Mapping[tuple[str, str], list[Image]],
+    image_at: Callable[[str], Image | None],
+    copies: Callable[[str, str], Sequence[Image]],
+    expected: list[str] | refs.RefError | None,
 ) -> Presence:
     if default.ref is None:
         if default.file is None:
@@ -181,19 +242,19 @@ def _one(
         inside = os.path.commonpath([root, os.path.abspath(default.file)]) == root
         if not inside:
             return Presence(default, kind, root, "n/a", default.file, "a file outside this cache")
-        image = by_path.get(os.path.abspath(default.file))
+        image = image_at(os.path.abspath(default.file))
         if image is None:
             return Presence(default, kind, root, "missing", default.file)
         state = "present" if _usable(image) else "broken"
         return Presence(default, kind, root, state, image.path)
 
-    try:
-        candidates = caches.expected_paths(kind, root, default.ref)
-    except refs.RefError as exc:
-        return Presence(default, kind, root, "n/a", None, str(exc))
+    if isinstance(expected, refs.RefError):
+        return Presence(default, kind, root, "n/a", None, str(expected))
+    assert expected is not None  # PresencePlan works it out for every ref default
+    candidates = expected
     if kind is CacheKind.PODMAN:
         # Archives carry their reference inside; any file name will do.
-        found = by_ref.get((root, caches.ref_string(kind, default.ref)), [])
+        found = copies(root, caches.ref_string(kind, default.ref))
         usable = [image for image in found if _usable(image)]
         if usable:
             return Presence(default, kind, root, "present", usable[0].path)
@@ -202,13 +263,13 @@ def _one(
         return Presence(default, kind, root, "missing", candidates[0])
 
     for path in candidates:
-        image = by_path.get(path)
+        image = image_at(path)
         if image is not None:
             if _usable(image):
                 return Presence(default, kind, root, "present", path)
             reason = image.probe.error or "incomplete"
             return Presence(default, kind, root, "broken", path, reason)
-    others = by_ref.get((root, caches.ref_string(kind, default.ref)), [])
+    others = copies(root, caches.ref_string(kind, default.ref))
     if others:
         wanted = os.path.relpath(candidates[0], root)
         return Presence(

@@ -10,6 +10,14 @@ SIF layout, ``enroot import``, ``podman save``); the encoders and their inverses
 live here so that the scanner and the jobs agree on them. Any path built from a
 reference goes through `path_in_root`, which refuses to leave the cache root.
 
+Parsing has a fast path: a reference written the usual way (a registry with a
+``.``, a port or ``localhost``, lowercase path, tag, a sha256/384/512 digest) is
+recognised by one regular expression whose every match is a valid reference,
+and built without checking its parts again. Anything else takes the slow path,
+which checks part by part to say what is wrong. Both give the same result; the
+scanner parses a name for every file it finds, and the checks cost ten times
+the match.
+
 Nothing here does I/O except `path_in_root`, which resolves symlinks.
 """
 
@@ -19,6 +27,8 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass
+
+from backends.model import fast_constructor
 
 __all__ = [
     "RefError",
@@ -64,6 +74,26 @@ _DIGEST_ALGORITHM_RE = re.compile(_DIGEST_ALGORITHM)
 _HEX_RE = re.compile(r"[0-9a-fA-F]*")
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 _BAD_SEPARATOR_RE = re.compile(r"[._-]{2,}")
+
+# The fast path: patterns that match only what the slow path accepts (see
+# `_fast_parse`). A domain component spelled without the alternation of
+# `_DOMAIN_COMPONENT` (the same strings, less backtracking); a registry is one
+# docker reads as a registry: localhost, or a name with a '.' or a ':port'.
+# Digests: only the registered algorithms, lowercase, with their exact lengths
+# (what `_check_digest` accepts).
+_FAST_DOMAIN_COMPONENT = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_FAST_REGISTRY_RE = re.compile(
+    r"localhost(?::[0-9]+)?"
+    r"|" + _FAST_DOMAIN_COMPONENT + r"(?:\." + _FAST_DOMAIN_COMPONENT + r")+(?::[0-9]+)?"
+    r"|" + _FAST_DOMAIN_COMPONENT + r":[0-9]+"
+)
+_FAST_PATH = _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*"
+_FAST_PATH_RE = re.compile(_FAST_PATH)
+_FAST_DIGEST = r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}"
+#: What follows the registry: path, then optional tag and digest.
+_FAST_REMOTE_RE = re.compile(
+    r"(" + _FAST_PATH + r")(?::(" + _TAG + r"))?(?:@(" + _FAST_DIGEST + r"))?"
+)
 
 _NAME_MAX = 255
 _TAG_MAX = 128
@@ -332,7 +362,13 @@ class Reference:
             tag = _DEFAULT_TAG
         if (registry, path, tag) == (self.registry, self.path, self.tag):
             return self
-        return dataclasses.replace(self, registry=registry, path=path, tag=tag)
+        if len(registry) + 1 + len(path) > _NAME_MAX:
+            # The added docker.io/library/ made the name too long: the constructor
+            # says so, as it always has.
+            return dataclasses.replace(self, registry=registry, path=path, tag=tag)
+        # No checks again: the parts of a valid reference stay valid with
+        # docker.io, library/ and latest filled in; only the length could not.
+        return _trusted_reference(registry, path, tag, self.digest)
 
     @property
     def repository(self) -> str:
@@ -356,7 +392,46 @@ class Reference:
         return str(n)
 
 
+#: Builds a `Reference` without `Reference.__post_init__`'s checks: only for parts
+#: already proven valid (by `_fast_parse`, or by normalising a valid reference).
+_trusted_reference = fast_constructor(Reference)
+
+
 # --- parsing -----------------------------------------------------------------------
+
+
+def _fast_parse(text: str) -> Reference | None:
+    """`parse(text)` for a reference written the usual way; None for anything else.
+
+    The first ``/``-component is the registry when it has a ``.`` or a ``:`` or
+    is ``localhost``, as in `parse` (which also takes an uppercase one: that
+    case, never a valid path, is left to it). What remains must match
+    `_FAST_REMOTE_RE`, whose path and tag cannot hold a ``/`` before the tag's
+    ``:``, so tag and digest are split where `parse` splits them. Every part is
+    then one `Reference` accepts, so it is built without its checks; only the
+    name's length and the image-ID rule need a look of their own. None means
+    "ask the slow path", which then accepts or says why not.
+    """
+    registry = None
+    remote = text
+    slash = text.find("/")
+    if slash > 0:
+        first = text[:slash]
+        if "." in first or ":" in first or first == "localhost":
+            if _FAST_REGISTRY_RE.fullmatch(first) is None:
+                return None
+            registry = first
+            remote = text[slash + 1 :]
+    match = _FAST_REMOTE_RE.fullmatch(remote)
+    if match is None:
+        return None
+    path, tag, digest = match.groups()
+    if registry is None:
+        if len(path) > _NAME_MAX or (tag is None and digest is None and len(path) == 64):
+            return None  # too long, or perhaps an image ID: the slow path says
+    elif len(registry) + 1 + len(path) > _NAME_MAX:
+        return None
+    return _trusted_reference(registry, path, tag, digest)
 
 
 def parse(text: str) -> Reference:
@@ -366,6 +441,14 @@ def parse(text: str) -> Reference:
     (it has a ``.`` or ``:``, is ``localhost``, or has uppercase letters). Raises
     `RefError` with the reason when *text* is not a reference.
     """
+    fast = _fast_parse(text)
+    if fast is not None:
+        return fast
+    return _parse_checked(text)
+
+
+def _parse_checked(text: str) -> Reference:
+    """`parse` the slow way: split, then check part by part, saying what is wrong."""
     if not text:
         raise RefError("the image reference is empty")
     if text != text.strip():
@@ -487,8 +570,16 @@ def enroot_ref_from_filename(name: str) -> Reference:
     if "/" in name:
         raise RefError(f"enroot file name {_show(name)} has a '/'; enroot writes '+' instead")
     if len(parts) == 1:
-        return Reference(registry=None, path=parts[0])
-    return Reference(registry=None, path="/".join(parts[:-1]), tag=parts[-1])
+        path, tag = parts[0], None
+    else:
+        path, tag = "/".join(parts[:-1]), parts[-1]
+    # The usual name needs no checks beyond these matches (see `_fast_parse`);
+    # anything else goes through the constructor, which says what is wrong. A
+    # 64-character name without tag may read as an image ID: the constructor decides.
+    plain = len(path) != 64 if tag is None else _TAG_RE.fullmatch(tag) is not None
+    if plain and len(path) <= _NAME_MAX and _FAST_PATH_RE.fullmatch(path):
+        return _trusted_reference(None, path, tag, None)
+    return Reference(registry=None, path=path, tag=tag)
 
 
 def podman_filename(ref: Reference) -> str:

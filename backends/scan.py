@@ -13,10 +13,15 @@ in one thread and 1.57 s with 4 (medians of 5, warm), 3.8 s and 3.7 s cold. On
 a network filesystem every open is a round trip the kernel cannot start early,
 so there chunks of files go to a small thread pool whose threads each keep
 their own files in flight.
+
+A long first scan can report how far it got: `Scanner.scan(progress=...)` (and
+`Catalog.scan`) call `progress(done, found)` from the scanning thread at most
+`PROGRESS_INTERVAL` apart, and once more at the end; see `ProgressCallback`.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 import grp
@@ -26,14 +31,24 @@ import stat as statmod
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from backends import caches, probe
 from backends.config import CacheSpec
-from backends.model import CacheKind, FileStat, Format, Image, ProbeResult
+from backends.model import (
+    CacheKind,
+    FileStat,
+    Format,
+    Image,
+    ProbeResult,
+    image_with,
+    new_file_stat,
+    new_image,
+    new_probe_result,
+)
 
 _SKIP_DIRS = caches.RESERVED_DIRS
 #: Files opened ahead of the one being parsed, each with its header fetch under way.
@@ -48,13 +63,28 @@ PREFETCH_BY_KIND = {CacheKind.ENROOT: 4096}
 #: Files per task handed to the thread pool (network filesystems only): large
 #: enough that a task's own prefetch window fills, small enough to share the work.
 POOL_CHUNK = 64
+#: Seconds between two progress reports of one scan, at least.
+PROGRESS_INTERVAL = 0.1
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, found)``: how far a scan got, for a "reading headers 3,200/10,000" line.
+
+`found` is the number of files listed so far: it grows while directories are
+listed, cache by cache, so it reaches the total only when the last cache has
+been listed. `done` is how many of them have their record: header read, or
+known already (unchanged since the last scan, or remembered by the probe memo);
+on a first scan that is the files probed. Called from the scanning thread,
+between files, at most every `PROGRESS_INTERVAL` seconds and once at the end
+with ``done == found``; it must return quickly, and whatever it raises stops
+the scan.
+"""
 
 
 def file_stat(st: os.stat_result) -> FileStat:
     """Keep the parts of an `lstat` result imgcache uses."""
-    # Positional, in FileStat's field order: one per file of a scan, and
-    # keywords cost a quarter more.
-    return FileStat(
+    # The fast constructor, positional in FileStat's field order: one per new or
+    # changed file of a scan (see backends.model.fast_constructor).
+    return new_file_stat(
         st.st_dev,
         st.st_ino,
         st.st_size,
@@ -81,6 +111,9 @@ def _same(fst: FileStat, st: os.stat_result) -> bool:
         and fst.uid == st.st_uid
         and fst.gid == st.st_gid
     )
+
+
+_S_ISDIR, _S_ISREG, _S_ISLNK = statmod.S_ISDIR, statmod.S_ISREG, statmod.S_ISLNK
 
 
 @lru_cache(maxsize=4096)
@@ -156,6 +189,9 @@ class ProbeMemo:
 class _CyclicGcPause:
     """Hold off the cyclic garbage collector while any scan runs (process-wide).
 
+    Also taken by the catalog for its snapshots, which make tens of thousands
+    of records on a first scan, none in a cycle either.
+
     A scan makes some twenty records per file, none of them in a reference
     cycle, so reference counting frees all its garbage; but every allocation
     counts towards the collector's thresholds, and its full passes walk the
@@ -182,11 +218,34 @@ class _CyclicGcPause:
                 gc.enable()
 
 
-_gc_pause = _CyclicGcPause()
+#: Holds off the cyclic garbage collector while a scan (or a snapshot: the
+#: catalog's findings make no cycles either) is under way.
+gc_pause = _CyclicGcPause()
+
+
+class _Progress:
+    """Reports of one scan to a `ProgressCallback`, no closer than `PROGRESS_INTERVAL`."""
+
+    __slots__ = ("_callback", "_next")
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self._callback = callback
+        self._next = 0.0
+
+    def report(self, done: int, found: int) -> None:
+        """Pass `(done, found)` on, unless the last report was too recent."""
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + PROGRESS_INTERVAL
+            self._callback(done, found)
+
+    def finish(self, found: int) -> None:
+        """The last report: every file found has its record."""
+        self._callback(found, found)
 
 
 def _unreadable(exc: OSError) -> ProbeResult:
-    return ProbeResult(Format.UNKNOWN, note=f"cannot read: {exc.strerror or exc}")
+    return new_probe_result(Format.UNKNOWN, note=f"cannot read: {exc.strerror or exc}")
 
 
 def probe_one(path: str, size: int) -> ProbeResult:
@@ -208,28 +267,35 @@ def probe_files(
     files: Sequence[tuple[str, int]],
     depth: int = PREFETCH_DEPTH,
     prefetch: int = probe.PREFETCH_BYTES,
+    progress: Callable[[int], None] | None = None,
 ) -> list[ProbeResult]:
     """Probe `(path, size)` files in order, like `probe_one` on each.
 
     `depth` files are kept open ahead of the one being parsed: opening starts the
     fetch of their first `prefetch` bytes, so reading them later rarely waits.
+    `progress`, if given, is called with the number of files probed so far,
+    every few files.
     """
     results: list[ProbeResult] = []
+    append = results.append
     window: deque[int | OSError] = deque()
     ahead = 0
+    count = len(files)
     try:
         for i, (_, size) in enumerate(files):
-            while ahead < len(files) and ahead <= i + depth:
+            while ahead < count and ahead <= i + depth:
                 window.append(_open(files[ahead][0], prefetch))
                 ahead += 1
             fd = window.popleft()
+            if progress is not None and not i & 31:
+                progress(i)
             if isinstance(fd, OSError):
-                results.append(_unreadable(fd))
+                append(_unreadable(fd))
                 continue
             try:
-                results.append(probe.probe_fd(fd, size))
+                append(probe.probe_fd(fd, size))
             except OSError as exc:
-                results.append(_unreadable(exc))
+                append(_unreadable(exc))
             finally:
                 os.close(fd)
     finally:
@@ -263,6 +329,10 @@ class _Dir:
     users cannot traverse, if any."""
     files: dict[str, Image] = field(default_factory=dict)
     subdirs: set[str] = field(default_factory=set)
+
+
+def _path_of(image: Image) -> str:
+    return image.path
 
 
 def _remember(before: dict[str, Image], d: _Dir) -> None:
@@ -305,6 +375,14 @@ class CacheScanner:
         # Others need the execute bit on every directory to reach an image.
         self._traverse_bits = dir_mode & 0o011
         self._dirs: dict[str, _Dir] = {}
+        # Every image sorted by path, and the paths alone (for bisect), kept up to
+        # date by each rescan; None when they must be sorted again. A snapshot
+        # wants them sorted after every watch event, and sorting 50,000 paths
+        # costs more than the whole rescan of a directory.
+        self._sorted: list[Image] | None = None
+        self._sorted_paths: list[str] = []
+        # Records made or dropped since `take_changes` last ran (see there).
+        self._journal: dict[str, Image | None] | None = None
         self.problems: dict[str, str] = {}
         """Directory -> why it could not be read."""
         self.remote = _on_network_filesystem(spec.path)
@@ -320,9 +398,65 @@ class CacheScanner:
         for d in self._dirs.values():
             yield from d.files.values()
 
-    def scan(self, pool: ThreadPoolExecutor | None, stats: ScanStats) -> Change:
+    def sorted_images(self) -> list[Image]:
+        """Every image found, sorted by path (a new list each time)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.images(), key=_path_of)
+            self._sorted_paths = [image.path for image in self._sorted]
+        return list(self._sorted)
+
+    def take_changes(self) -> dict[str, Image | None] | None:
+        """The records made or dropped since the last call: path -> record, or None if gone.
+
+        A record is made for every new or changed file (and for one whose
+        directory was opened or closed to others); every other image is the
+        same object as before. None when that is not known - before the first
+        call, or when so much changed that listing it is not worth it: then
+        everything may have changed. Meant for one consumer (the catalog's
+        snapshots); each call starts a new list.
+        """
+        journal = self._journal
+        self._journal = {}
+        return journal
+
+    def _note_changes(self, gone: list[str], new: list[tuple[str, Image]]) -> None:
+        """Keep the sorted list and the journal in step with what a rescan found."""
+        journal = self._journal
+        if journal is not None:
+            journal.update(dict.fromkeys(gone))
+            journal.update(new)
+            if len(journal) > max(1024, len(self._sorted_paths) // 4):
+                self._journal = None  # the consumer does better starting afresh
+        images, paths = self._sorted, self._sorted_paths
+        if images is None:
+            return
+        if len(gone) + len(new) > max(64, len(images) // 16):
+            # Cheaper to sort again, when (and if) someone asks.
+            self._sorted = None
+            return
+        for path in gone:
+            i = bisect.bisect_left(paths, path)
+            if i == len(paths) or paths[i] != path:
+                self._sorted = None  # cannot happen; sort again rather than guess
+                return
+            del paths[i], images[i]
+        for path, image in new:
+            i = bisect.bisect_left(paths, path)
+            if i < len(paths) and paths[i] == path:
+                images[i] = image
+            else:
+                paths.insert(i, path)
+                images.insert(i, image)
+
+    def scan(
+        self,
+        pool: ThreadPoolExecutor | None,
+        stats: ScanStats,
+        *,
+        progress: _Progress | None = None,
+    ) -> Change:
         """Walk the whole cache; returns what differs from the previous walk."""
-        return self.rescan([self.root], pool, stats, recursive=True)
+        return self.rescan([self.root], pool, stats, recursive=True, progress=progress)
 
     def rescan(
         self,
@@ -331,11 +465,14 @@ class CacheScanner:
         stats: ScanStats,
         *,
         recursive: bool = False,
+        progress: _Progress | None = None,
     ) -> Change:
         """Re-list `dirs` (watch hints); new subdirectories are walked whole.
 
         With `recursive`, everything below `dirs` is re-listed too (a full rescan,
-        which still reads no header of an unchanged file).
+        which still reads no header of an unchanged file). `progress` gets
+        `(done, found)` for the whole scan this is part of (see `ProgressCallback`):
+        every file counted in `stats.files` but not pending here has its record.
         """
         before: dict[str, Image] = {}
         after: dict[str, Image] = {}
@@ -358,6 +495,8 @@ class CacheScanner:
             if old is not None:
                 _remember(before, old)
             new_subdirs = self._list(path, old, pending, after, stats, known)
+            if progress is not None:
+                progress.report(stats.files - len(pending), stats.files)
             if new_subdirs is None:
                 # Gone or unreadable: forget it and everything below it.
                 for sub in self._subtree(path):
@@ -375,7 +514,11 @@ class CacheScanner:
                     _remember(before, self._dirs[sub])
                     del self._dirs[sub]
 
-        self._probe(pending, pool if self.remote else None, stats, after)
+        self._probe(pending, pool if self.remote else None, stats, after, progress)
+        self._note_changes(
+            [p for p in before if p not in after],
+            [(p, image) for p, image in after.items() if before.get(p) is not image],
+        )
         added = frozenset(p for p in after if p not in before)
         removed = frozenset(p for p in before if p not in after)
         changed = frozenset(
@@ -439,39 +582,52 @@ class CacheScanner:
         d = _Dir(st, self._blocked(path, st))
         self._dirs[path] = d
         new_subdirs: set[str] = set()
+        files = d.files
+        old_files = old.files if old is not None else {}
+        old_subdirs = old.subdirs if old is not None else set()
+        blocked_by = d.blocked_by
+        # Counted in locals and added once: this loop runs for every entry.
+        lstats = found = unchanged = 0
         for entry in entries:
-            name = entry.name
             try:
                 est = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # vanished between listing and lstat
-            stats.lstats += 1
+            lstats += 1
             mode = est.st_mode
-            if statmod.S_ISDIR(mode):
+            if _S_ISDIR(mode):
+                name = entry.name
                 if name in _SKIP_DIRS:
                     continue
                 d.subdirs.add(name)
                 known[entry.path] = est
-                if old is None or name not in old.subdirs:
+                if name not in old_subdirs:
                     new_subdirs.add(name)
                 continue
-            if not (statmod.S_ISREG(mode) or statmod.S_ISLNK(mode)):
+            if not (_S_ISREG(mode) or _S_ISLNK(mode)):
                 continue  # sockets, fifos, devices are never images
-            stats.files += 1
+            found += 1
+            name = entry.name
             full = entry.path
-            previous = old.files.get(name) if old else None
+            previous = old_files.get(name)
             if previous is not None and _same(previous.stat, est):
-                # Unchanged: keep the record as it is (findings are recomputed later).
-                d.files[name] = previous
+                # Unchanged: keep the record as it is (findings are recomputed
+                # later) - unless its directory was opened or closed to others.
+                if previous.blocked_by != blocked_by:
+                    previous = image_with(previous, blocked_by, previous.findings)
+                files[name] = previous
                 after[full] = previous
-                stats.memo_hits += 1
+                unchanged += 1
                 continue
             fst = file_stat(est)
             link = None
-            if statmod.S_ISLNK(mode):
+            if _S_ISLNK(mode):
                 with contextlib.suppress(OSError):
                     link = os.readlink(full)
             pending.append((path, name, full, fst, link))
+        stats.lstats += lstats
+        stats.files += found
+        stats.memo_hits += unchanged
         return new_subdirs
 
     def _probe(
@@ -480,6 +636,7 @@ class CacheScanner:
         pool: ThreadPoolExecutor | None,
         stats: ScanStats,
         after: dict[str, Image],
+        progress: _Progress | None = None,
     ) -> None:
         results: list[ProbeResult | None] = [None] * len(pending)
         keys = [item[3].key for item in pending]
@@ -491,7 +648,7 @@ class CacheScanner:
         for i, item in enumerate(pending):
             link = item[4]
             if link is not None:
-                results[i] = ProbeResult(
+                results[i] = new_probe_result(
                     Format.UNKNOWN, note=f"symbolic link to {link}; imgcache does not follow links"
                 )
                 continue
@@ -504,43 +661,60 @@ class CacheScanner:
         if misses:
             todo = [(pending[i][2], pending[i][3].size) for i in misses]
             prefetch = PREFETCH_BY_KIND.get(self.spec.kind, probe.PREFETCH_BYTES)
+            found = stats.files
+            # Every file found but these misses has its record by now.
+            settled = found - len(misses)
             if pool is None or len(todo) <= POOL_CHUNK:
-                probed = probe_files(todo, PREFETCH_DEPTH, prefetch)
+                tick = None
+                if progress is not None:
+                    report = progress.report
+
+                    def tick(probed: int) -> None:
+                        report(settled + probed, found)
+
+                probed = probe_files(todo, PREFETCH_DEPTH, prefetch, tick)
             else:
                 chunks = [todo[i : i + POOL_CHUNK] for i in range(0, len(todo), POOL_CHUNK)]
                 # Each task keeps its own (smaller) window of files in flight.
                 depth = [max(1, PREFETCH_DEPTH // 4)] * len(chunks)
                 sizes = [prefetch] * len(chunks)
-                probed = [r for part in pool.map(probe_files, chunks, depth, sizes) for r in part]
+                probed = []
+                # Collected here, in the scanning thread, which reports progress.
+                for part in pool.map(probe_files, chunks, depth, sizes):
+                    probed += part
+                    if progress is not None:
+                        progress.report(settled + len(probed), found)
             self.memo.put_many([(keys[i], r) for i, r in zip(misses, probed, strict=True)])
+            header_bytes = 0
             for i, result in zip(misses, probed, strict=True):
                 results[i] = result
-                stats.header_bytes += result.bytes_read
+                header_bytes += result.bytes_read
+            stats.header_bytes += header_bytes
             stats.probed += len(misses)
+        dirs = self._dirs
+        kind, root = self.spec.kind, self.root
+        skip = len(root)
         for (dirpath, name, full, fst, _), result in zip(pending, results, strict=True):
-            d = self._dirs.get(dirpath)
+            d = dirs.get(dirpath)
             if d is None or result is None:
                 continue
-            image = self._image(full, fst, result, d)
+            ref, ref_error = caches.ref_for(kind, full[skip:].lstrip("/"), result)
+            # The fast constructor, positional in Image's field order: one per new
+            # or changed file (see backends.model.fast_constructor).
+            image = new_image(
+                kind,
+                root,
+                full,
+                ref,
+                ref_error,
+                fst,
+                result,
+                user_name(fst.uid),
+                group_name(fst.gid),
+                d.blocked_by,
+            )
             d.files[name] = image
             after[full] = image
-
-    def _image(self, full: str, fst: FileStat, result: ProbeResult, d: _Dir) -> Image:
-        rel = full[len(self.root) :].lstrip("/")
-        ref, ref_error = caches.ref_for(self.spec.kind, rel, result)
-        # Positional, in Image's field order (see file_stat).
-        return Image(
-            self.spec.kind,
-            self.root,
-            full,
-            ref,
-            ref_error,
-            fst,
-            result,
-            user_name(fst.uid),
-            group_name(fst.gid),
-            d.blocked_by,
-        )
 
 
 class Scanner:
@@ -565,17 +739,25 @@ class Scanner:
         self._workers = workers
         self._lock = threading.Lock()
 
-    def scan(self) -> tuple[Change, ScanStats]:
-        """Walk every cache whole."""
-        return self._run(lambda c, pool, stats: c.scan(pool, stats))
+    def scan(self, progress: ProgressCallback | None = None) -> tuple[Change, ScanStats]:
+        """Walk every cache whole; `progress` as described in `ProgressCallback`."""
+        return self._run(
+            lambda c, pool, stats, report: c.scan(pool, stats, progress=report), progress
+        )
 
-    def rescan(self, dirs: Iterable[str]) -> tuple[Change, ScanStats]:
+    def rescan(
+        self, dirs: Iterable[str], progress: ProgressCallback | None = None
+    ) -> tuple[Change, ScanStats]:
         """Re-list only `dirs` (and new directories below them)."""
         wanted = list(dirs)
-        return self._run(lambda c, pool, stats: c.rescan(wanted, pool, stats))
+        return self._run(
+            lambda c, pool, stats, report: c.rescan(wanted, pool, stats, progress=report),
+            progress,
+        )
 
-    def _run(self, step) -> tuple[Change, ScanStats]:  # noqa: ANN001 - a private callback
+    def _run(self, step, progress: ProgressCallback | None) -> tuple[Change, ScanStats]:  # noqa: ANN001 - a private callback
         start = time.perf_counter()
+        report = _Progress(progress) if progress is not None else None
         stats = ScanStats()
         added: set[str] = set()
         changed: set[str] = set()
@@ -584,15 +766,17 @@ class Scanner:
         pooled = self._workers > 1 and any(cache.remote for cache in self.caches)
         # One scan at a time: the watcher's rescans and the periodic full scan
         # must not interleave their edits of the directory tree.
-        with self._lock, _gc_pause, contextlib.ExitStack() as stack:
+        with self._lock, gc_pause, contextlib.ExitStack() as stack:
             pool = None
             if pooled:
                 pool = stack.enter_context(ThreadPoolExecutor(self._workers, "imgcache-probe"))
             for cache in self.caches:
-                change = step(cache, pool, stats)
+                change = step(cache, pool, stats, report)
                 added |= change.added
                 changed |= change.changed
                 removed |= change.removed
+            if report is not None:
+                report.finish(stats.files)
         stats.seconds = time.perf_counter() - start
         return Change(frozenset(added), frozenset(changed), frozenset(removed)), stats
 
@@ -600,7 +784,7 @@ class Scanner:
         """Every image of every cache, sorted by cache order then path."""
         result: list[Image] = []
         for cache in self.caches:
-            result.extend(sorted(cache.images(), key=lambda i: i.path))
+            result.extend(cache.sorted_images())
         return result
 
     def problems(self) -> list[str]:

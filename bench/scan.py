@@ -25,7 +25,13 @@ fails if any other file probes as corrupt.
 Cold runs drop the page cache, dentries and inodes (`/proc/sys/vm/drop_caches`)
 before each repetition; without permission only warm figures are printed.
 
+It also times what the app pays on a watch event: `Catalog.rescan([one dir])`
+after one file in that directory changed (the rescan plus the new inventory
+snapshot with its findings), for a singularity directory of ~150 images and for
+the flat enroot directory; and `--profile` prints where a full scan's CPU goes.
+
     .venv/bin/python bench/scan.py [--sizes 10000,50000] [--dir /tmp] [--repeat 5]
+    .venv/bin/python bench/scan.py --sizes 10000 --no-cold --profile
 
 It is a benchmark, not a test: pytest does not collect bench/.
 """
@@ -34,10 +40,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import gc
 import hashlib
+import io
 import json
 import os
+import pstats
 import random
 import shutil
 import statistics
@@ -57,8 +66,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backends import probe  # noqa: E402
-from backends.config import CacheSpec  # noqa: E402
+from backends.config import CacheSpec, Settings  # noqa: E402
 from backends.findings import evaluate  # noqa: E402
+from backends.inventory import Catalog  # noqa: E402
 from backends.model import CacheKind  # noqa: E402
 from backends.scan import Scanner, ScanStats  # noqa: E402
 from tests.builders import (  # noqa: E402
@@ -416,22 +426,29 @@ def drop_caches() -> bool:
     return True
 
 
-def timed(runs: dict[str, Callable[[], object]], repeat: int, *, cold: bool) -> dict[str, float]:
-    """Median wall time of each of `runs` over `repeat` rounds.
+def timed(
+    runs: dict[str, Callable[[], object]], repeat: int, *, cold: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall time and median process CPU time of each of `runs` over `repeat` rounds.
 
     The runs take turns within each round, so a burst of load on the machine
     hits all of them alike; with `cold`, caches are dropped before every run.
     """
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
         for name, fn in runs.items():
             if cold:
                 drop_caches()
             gc.collect()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            cpu[name].append(time.process_time() - start_cpu)
+    return (
+        {name: statistics.median(t) for name, t in times.items()},
+        {name: statistics.median(t) for name, t in cpu.items()},
+    )
 
 
 def unsquashfs_sample(cache: Cache, k: int, rng: random.Random) -> tuple[float, int]:
@@ -450,6 +467,65 @@ def unsquashfs_sample(cache: Cache, k: int, rng: random.Random) -> tuple[float, 
     return (time.perf_counter() - start) / len(sample), failed
 
 
+def catalog_figures(cache: Cache, repeat: int) -> dict[str, float]:
+    """What the app pays per watch event: `Catalog.rescan([dir])` after one file changed.
+
+    The catalog has the default settings (so the newest profile's defaults, whose
+    repository the bench cache also holds). Each round moves one file's mtime
+    and times the rescan of its directory, snapshot and findings included; the
+    medians are returned in seconds, with the scanner's own share separately.
+    """
+    settings = Settings(caches=tuple(cache.specs))
+    catalog = Catalog(settings)
+    gc.collect()
+    start = time.perf_counter()
+    inventory = catalog.scan()
+    figures = {"catalog scan": time.perf_counter() - start}
+    # Everything after the walk: findings, presence of the defaults, totals.
+    figures["  of which snapshot"] = figures["catalog scan"] - inventory.stats.seconds
+    sing_root, enroot_root = cache.specs[0].path, cache.specs[1].path
+    # The singularity directory with the most files (~150), and the flat enroot one.
+    by_dir: dict[str, list[str]] = {}
+    for image in inventory.images:
+        by_dir.setdefault(os.path.dirname(image.path), []).append(image.path)
+    sing_dir = max(
+        (d for d in by_dir if d.startswith(sing_root + "/")), key=lambda d: len(by_dir[d])
+    )
+    for label, directory in (("dir", sing_dir), ("flat", enroot_root)):
+        target = by_dir[directory][len(by_dir[directory]) // 2]
+        total, scanner_only = [], []
+        for k in range(repeat):
+            st = os.stat(target)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000 * (k + 1)))
+            gc.collect()
+            start = time.perf_counter()
+            inventory = catalog.rescan([directory])
+            total.append(time.perf_counter() - start)
+            scanner_only.append(inventory.stats.seconds)
+            assert inventory.change.changed == {target}, inventory.change
+        figures[f"rescan 1 file ({label})"] = statistics.median(total)
+        figures[f"  of which scanner ({label})"] = statistics.median(scanner_only)
+        figures[f"{label} files"] = len(by_dir[directory])
+    gc.collect()
+    start = time.perf_counter()
+    inventory = catalog.rescan([sing_dir])
+    figures["rescan unchanged dir"] = time.perf_counter() - start
+    return figures
+
+
+def profile_scan(cache: Cache, top: int = 30) -> str:
+    """cProfile of one full scan by a new scanner (warm), sorted by own time."""
+    gc.collect()
+    profiler = cProfile.Profile()
+    scanner = Scanner(cache.specs)
+    profiler.enable()
+    scanner.scan()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 @dataclass
 class Row:
     """The figures of one cache size in one cache state."""
@@ -458,6 +534,8 @@ class Row:
     state: str
     floor: float
     full: float
+    full_cpu: float
+    """Process CPU time of the full scan (user + system)."""
     rescan: float
     rescan_bytes: int
     rescan_probed: int
@@ -508,7 +586,7 @@ def run_size(
                 # The scanner of the first scan again: the cache has not changed.
                 "rescan": lambda: rescan_stats.append(scanner.scan()[1]),  # noqa: B023
             }
-            t = timed(runs, args.cold_repeat if cold else args.repeat, cold=cold)
+            t, cpu = timed(runs, args.cold_repeat if cold else args.repeat, cold=cold)
             if cold:
                 drop_caches()
             per_file, failed = unsquashfs_sample(cache, args.sample, random.Random(n))
@@ -518,6 +596,7 @@ def run_size(
                     state,
                     t["floor"],
                     t["full"],
+                    cpu["full"],
                     t["rescan"],
                     max(s.header_bytes for s in rescan_stats),
                     max(s.probed for s in rescan_stats),
@@ -526,6 +605,10 @@ def run_size(
                     failed,
                 )
             )
+        # Last: these move files' mtimes, which the rescan above must not see.
+        if args.profile:
+            info["profile"] = profile_scan(cache)
+        info["catalog"] = catalog_figures(cache, args.repeat)
         return rows, info
     finally:
         if not args.keep:
@@ -541,7 +624,7 @@ def report(rows: list[Row], infos: dict[int, dict[str, object]]) -> bool:
     print()
     print(
         f"{'images':>7} {'cache':>5} {'floor ms':>9} {'full ms':>9} {'x floor':>7} "
-        f"{'rescan ms':>9} {'hdr MiB':>8} {'rescan B':>8} {'us/file':>8} "
+        f"{'rescan ms':>9} {'hdr MiB':>8} {'rescan B':>8} {'us/file':>8} {'cpu us/f':>8} "
         f"{'unsq ms/f':>9} {'x unsq':>7}"
     )
     ok = True
@@ -553,7 +636,8 @@ def report(rows: list[Row], infos: dict[int, dict[str, object]]) -> bool:
         print(
             f"{r.size:>7} {r.state:>5} {_ms(r.floor)} {_ms(r.full)} {ratio_floor:7.2f} "
             f"{_ms(r.rescan)} {r.header_bytes / MiB:8.1f} {r.rescan_bytes:8d} "
-            f"{per_file * 1e6:8.1f} {r.unsquashfs_per_file * 1000:9.2f} {ratio_unsq:7.0f}"
+            f"{per_file * 1e6:8.1f} {r.full_cpu / r.size * 1e6:8.1f} "
+            f"{r.unsquashfs_per_file * 1000:9.2f} {ratio_unsq:7.0f}"
         )
         checks = [
             ("full scan <= 2x floor", ratio_floor <= 2.0, f"{ratio_floor:.2f}x"),
@@ -591,6 +675,20 @@ def report(rows: list[Row], infos: dict[int, dict[str, object]]) -> bool:
         )
     for line in verdicts:
         print(line)
+    print()
+    for size, info in infos.items():
+        figures = info["catalog"]
+        print(
+            f"{size:>7} catalog (warm, ms): "
+            + ", ".join(
+                f"{name} {value:.0f}" if name.endswith("files") else f"{name} {value * 1000:.1f}"
+                for name, value in figures.items()
+            )
+        )
+    for size, info in infos.items():
+        if "profile" in info:
+            print(f"\n--- cProfile of one full scan, {size} images ---")
+            print(info["profile"])
     return ok
 
 
@@ -606,6 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=200, help="files for unsquashfs -s")
     parser.add_argument("--no-cold", action="store_true", help="warm page cache only")
     parser.add_argument("--keep", action="store_true", help="leave the caches behind")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of one full scan per size"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     missing = [t for t in ("mksquashfs", "unsquashfs", "siftool", "skopeo", "umoci") if not have(t)]

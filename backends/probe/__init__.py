@@ -13,13 +13,12 @@ in the background) while it parses the current one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable
 from typing import BinaryIO
 
-from backends.model import Format, ProbeResult
+from backends.model import Format, ProbeResult, new_probe_result
 from backends.probe.archive import probe_archive
 from backends.probe.reader import (
     MAX_HEADER_BYTES,
@@ -97,11 +96,14 @@ def open_for_probe(path: str, prefetch: int = PREFETCH_BYTES) -> int:
         # header like anyone would, and the access time moves.
         fd = os.open(path, _OPEN_FLAGS)
     if _FADVISE:
-        with contextlib.suppress(OSError):
+        # try/except rather than contextlib.suppress: this runs for every file.
+        try:
             # Headers beyond the window (a tar index after a big layer, a SIF
             # partition further in) are scattered reads: no read-ahead for them.
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
             os.posix_fadvise(fd, 0, prefetch, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
     return fd
 
 
@@ -134,8 +136,8 @@ def _probe_squashfs(reader: BudgetReader) -> ProbeResult:
     try:
         info = parse_superblock(reader.head(), reader.size)
     except SquashfsError as exc:
-        return ProbeResult(Format.SQUASHFS, error=str(exc))
-    return ProbeResult(Format.SQUASHFS, squashfs=info, bytes_read=reader.bytes_read)
+        return new_probe_result(Format.SQUASHFS, str(exc))
+    return new_probe_result(Format.SQUASHFS, None, info, None, None, reader.bytes_read)
 
 
 def _detect(head: bytes) -> tuple[Format, Callable[[BudgetReader], ProbeResult] | None, str]:
@@ -159,22 +161,22 @@ def _probe(reader: BudgetReader) -> ProbeResult:
     fmt = Format.UNKNOWN
     try:
         fmt, probe, note = _detect(reader.head())
-        result = ProbeResult(fmt, note=note) if probe is None else probe(reader)
+        result = new_probe_result(fmt, note=note) if probe is None else probe(reader)
     except OSError:
         raise
     except BudgetExhausted:
         # Every probe handles its own budget; this is a backstop.
-        result = ProbeResult(fmt, note="read budget reached")
+        result = new_probe_result(fmt, note="read budget reached")
     except Exception as exc:
         # A backstop, too: a bug here must not stop a scan of thousands of files.
         # The reason says "internal error" so tests and users can tell it apart.
         log.exception("probe failed")
-        result = ProbeResult(fmt, error=f"internal error reading the headers: {exc!r}")
+        result = new_probe_result(fmt, f"internal error reading the headers: {exc!r}")
     if result.bytes_read == reader.bytes_read:
         return result  # the probe counted already (the common cases do)
-    # The constructor, not dataclasses.replace: this runs for many files of a scan
-    # and replace() costs ten times as much.
-    return ProbeResult(
+    # The (fast) constructor, not dataclasses.replace: this runs for many files of
+    # a scan and replace() costs ten times as much.
+    return new_probe_result(
         result.format,
         result.error,
         result.squashfs,

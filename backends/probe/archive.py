@@ -19,6 +19,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 from typing import Any
+from zlib import adler32
 
 from backends.model import ArchiveInfo, Format, LayerInfo, ProbeResult
 from backends.probe.reader import BudgetExhausted, BudgetReader
@@ -121,6 +122,16 @@ _MEMBER_COST = 1 + BLOCK
 _ZERO_BLOCK = bytes(BLOCK)
 
 
+def _byte_sum(block: bytes) -> int:
+    """``sum(block)`` of a 512-byte tar header, in a tenth of the time.
+
+    zlib's Adler-32 keeps 1 + the sum of the bytes modulo 65521 in its low half;
+    for 256 bytes that sum is at most 65280, so no modulo happens and each half
+    of the header gives its exact sum.
+    """
+    return (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
+
+
 def _octal(field: bytes) -> int | None:
     match = _OCTAL.fullmatch(field)
     return None if match is None else int(match[1] or b"0", 8)
@@ -139,7 +150,7 @@ def _plain_header(buf: bytes, offset: int) -> tarfile.TarInfo | None:
     canonical = _CANONICAL.fullmatch(buf, 100, 156)
     if canonical is not None and _CANONICAL_DEV.fullmatch(buf, 329, 345) is not None:
         # Go, Python and GNU tar write "%0*o\0" numbers: one match for them all.
-        mode, uid, gid, size, mtime, chksum = (int(g, 8) for g in canonical.groups())
+        mode, uid, gid, size, mtime, chksum = [int(g, 8) for g in canonical.groups()]
         devmajor = int(buf[329:336], 8) if buf[329] else 0
         devminor = int(buf[337:344], 8) if buf[337] else 0
     else:
@@ -148,7 +159,7 @@ def _plain_header(buf: bytes, offset: int) -> tarfile.TarInfo | None:
             return None
         mode, uid, gid, size, mtime, chksum, devmajor, devminor = numbers
     # The unsigned sum with the checksum field counted as spaces (256 = 8 x 0x20).
-    if chksum != 256 + sum(buf) - sum(buf[148:156]):
+    if chksum != 256 + _byte_sum(buf) - sum(buf[148:156]):
         return None
     kind = buf[156:157]
     if kind not in _PLAIN_TYPES:

@@ -34,7 +34,13 @@ def fd_read_at(fd: int) -> ReadAt:
     """Return a positional reader over a file descriptor (pread, no shared offset)."""
 
     def read_at(offset: int, length: int) -> bytes:
-        chunks: list[bytes] = []
+        # One pread nearly always does it (a short read means the end of the file).
+        data = os.pread(fd, length, offset) if length > 0 else b""
+        if len(data) == length or not data:
+            return data
+        chunks = [data]
+        offset += len(data)
+        length -= len(data)
         while length > 0:
             chunk = os.pread(fd, length, offset)
             if not chunk:

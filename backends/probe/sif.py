@@ -11,9 +11,15 @@ as truncated instead of being believed.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 
-from backends.model import Format, ProbeResult, SifDescriptor, SifInfo
+from backends.model import (
+    Format,
+    ProbeResult,
+    SifDescriptor,
+    new_probe_result,
+    new_sif_descriptor,
+    new_sif_info,
+)
 from backends.probe.reader import BudgetExhausted, BudgetReader
 from backends.probe.squashfs import SUPERBLOCK_SIZE, SquashfsError, parse_superblock
 
@@ -32,20 +38,24 @@ _HEADER = struct.Struct("<32s10s3s3s16s8q")
 # non-zero value counts as true, as in Go's binary.Read.
 _DESCRIPTOR = struct.Struct("<iBIII7q128s384s")
 _PARTITION = struct.Struct("<ii3s")
-_SIGNATURE = struct.Struct("<i")
 assert _HEADER.size == HEADER_SIZE
 assert _DESCRIPTOR.size == DESCRIPTOR_SIZE
-#: The descriptor fields up to its size: datatype, used, id, groupid, linkedid, offset, size.
-_DESCRIPTOR_HEAD = struct.Struct("<iBIIIqq")
+#: What a descriptor's record keeps, in one unpack: datatype, used, id, groupid,
+#: linkedid, offset, size; (size with padding, ctime, mtime, uid, gid skipped);
+#: name[128]; then the first 11 bytes of extra, read as a partition's fstype,
+#: parttype and arch[3] (a signature's hash type is the same first int32).
+_DESCRIPTOR_KEPT = struct.Struct("<iBIIIqq40x128sii3s")
 #: Offsets inside a descriptor: the `used` flag, name[128] and extra[384].
 _USED_AT = 4
 _NAME_AT = 73
 _NAME_SIZE = 128
 _EXTRA_AT = _NAME_AT + _NAME_SIZE
 assert _DESCRIPTOR.size == _EXTRA_AT + 384
+assert _DESCRIPTOR_KEPT.size == _EXTRA_AT + _PARTITION.size
 
 #: Group and link ids carry this mask in the file (sylabs/sif descrGroupMask).
 GROUP_MASK = 0xF000_0000
+_ID_BITS = ~GROUP_MASK
 
 DATATYPES: dict[int, str] = {
     0x4001: "deffile",
@@ -107,51 +117,50 @@ def _uuid(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _named(table: dict[int, str], code: int) -> str:
-    return table.get(code, f"unknown ({code})")
+#: The 3-byte arch field as siftool writes it (two digits and a NUL), to its name:
+#: one dict lookup for the usual case instead of decoding the field each time.
+_ARCH_BY_RAW: dict[bytes, str] = {code.encode() + b"\0": name for code, name in ARCHES.items()}
 
 
 def _arch(raw: bytes) -> str:
+    name = _ARCH_BY_RAW.get(raw)
+    if name is not None:
+        return name
     code = _cstr(raw)
-    return ARCHES.get(code, f"unknown ({code!r})")
+    return ARCHES.get(code) or f"unknown ({code!r})"
 
 
 def _descriptor(area: bytes, at: int) -> SifDescriptor:
     """Build the record for the used descriptor at offset `at` of the descriptor area.
 
-    Only the fields imgcache keeps are unpacked; the name is decoded in place and
-    the 384-byte `extra` is looked at only for partitions and signatures (this runs
-    for every used descriptor of every SIF of a scan).
+    One unpack takes every field imgcache keeps (this runs for every used
+    descriptor of every SIF of a scan); `extra` means something only for
+    partitions and signatures.
     """
-    datatype, _used, ident, group, linked, offset, size = _DESCRIPTOR_HEAD.unpack_from(area, at)
-    fstype = parttype = arch = hash_type = None
+    datatype, _used, ident, group, linked, offset, size, name, code, code2, arch_raw = (
+        _DESCRIPTOR_KEPT.unpack_from(area, at)
+    )
     if datatype == DATA_PARTITION:
-        fs_code, part_code, arch_raw = _PARTITION.unpack_from(area, at + _EXTRA_AT)
-        fstype, parttype, arch = (
-            _named(FSTYPES, fs_code),
-            _named(PARTTYPES, part_code),
-            _arch(arch_raw),
-        )
+        fstype = FSTYPES.get(code) or f"unknown ({code})"
+        parttype = PARTTYPES.get(code2) or f"unknown ({code2})"
+        arch = _arch(arch_raw)
+        hash_type = None
     elif datatype == DATA_SIGNATURE:
-        (hash_code,) = _SIGNATURE.unpack_from(area, at + _EXTRA_AT)
-        hash_type = _named(HASHTYPES, hash_code)
-    datatype_name = DATATYPES.get(datatype)
-    if datatype_name is None:
-        datatype_name = f"unknown (0x{datatype & 0xFFFFFFFF:x})"
-    name_at = at + _NAME_AT
-    name_end = area.find(b"\0", name_at, name_at + _NAME_SIZE)
-    if name_end < 0:
-        name_end = name_at + _NAME_SIZE
-    # Positional, in SifDescriptor's field order: keywords cost a third more.
-    return SifDescriptor(
+        fstype = parttype = arch = None
+        hash_type = HASHTYPES.get(code) or f"unknown ({code})"
+    else:
+        fstype = parttype = arch = hash_type = None
+    # The fast constructor, positional in SifDescriptor's field order (see
+    # backends.model.fast_constructor).
+    return new_sif_descriptor(
         ident,
         datatype,
-        datatype_name,
-        group & ~GROUP_MASK,
-        linked & ~GROUP_MASK,
+        DATATYPES.get(datatype) or f"unknown (0x{datatype & 0xFFFFFFFF:x})",
+        group & _ID_BITS,
+        linked & _ID_BITS,
         offset,
         size,
-        area[name_at:name_end].decode("utf-8", "backslashreplace"),
+        _cstr(name),
         fstype,
         parttype,
         arch,
@@ -159,72 +168,14 @@ def _descriptor(area: bytes, at: int) -> SifDescriptor:
     )
 
 
-def _primary(descriptors: Sequence[SifDescriptor]) -> SifDescriptor | None:
-    """The primary system partition; failing that the first system partition."""
-    partitions = [d for d in descriptors if d.datatype == DATA_PARTITION]
-    for wanted in ("primary-system", "system"):
-        for d in partitions:
-            if d.parttype == wanted:
-                return d
-    return None
-
-
-class _Header:
-    """The global header fields that go into `SifInfo` (a plain class: one is
-    made per SIF probed, and a frozen dataclass costs several times as much)."""
-
-    __slots__ = ("arch_raw", "ctime", "dfree", "dtotal", "mtime", "uuid_raw", "version")
-
-    def __init__(
-        self,
-        version: str,
-        arch_raw: bytes,
-        uuid_raw: bytes,
-        ctime: int,
-        mtime: int,
-        dfree: int,
-        dtotal: int,
-    ) -> None:
-        self.version = version
-        self.arch_raw = arch_raw
-        self.uuid_raw = uuid_raw
-        self.ctime = ctime
-        self.mtime = mtime
-        self.dfree = dfree
-        self.dtotal = dtotal
-
-    def info(
-        self,
-        descriptors: tuple[SifDescriptor, ...],
-        primary: SifDescriptor | None,
-        signed: bool | None = None,
-    ) -> SifInfo:
-        """The SifInfo of this header with `descriptors`; `signed` if already known."""
-        if signed is None:
-            signed = any(d.datatype == DATA_SIGNATURE for d in descriptors)
-        return SifInfo(
-            self.version,
-            _arch(self.arch_raw),
-            _uuid(self.uuid_raw),
-            self.ctime,
-            self.mtime,
-            self.dtotal,
-            self.dfree,
-            descriptors,
-            primary,
-            signed,
-        )
-
-
 def probe_sif(reader: BudgetReader) -> ProbeResult:
     """Probe a file whose bytes 32..42 are the SIF magic. Never raises but OSError."""
     head = reader.head()
     size = reader.size
     if len(head) < HEADER_SIZE:
-        return ProbeResult(
+        return new_probe_result(
             Format.SIF,
-            error=f"truncated: the SIF global header is {HEADER_SIZE} bytes, "
-            f"the file has {len(head)}",
+            f"truncated: the SIF global header is {HEADER_SIZE} bytes, the file has {len(head)}",
         )
     (
         _launch,
@@ -243,8 +194,10 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
     ) = _HEADER.unpack_from(head)
     version = _cstr(version_raw)
     if version != VERSION:
-        return ProbeResult(Format.SIF, error=f"SIF version {version!r} is not supported (only 01)")
-    header = _Header(version, arch_raw, uuid_raw, ctime, mtime, dfree, dtotal)
+        return new_probe_result(Format.SIF, f"SIF version {version!r} is not supported (only 01)")
+    # SifInfo's fields from the global header, in its field order; every result
+    # from here on carries them (a tuple, not a closure: this runs per SIF).
+    header = (version, _arch(arch_raw), _uuid(uuid_raw), ctime, mtime, dtotal, dfree)
 
     # The header alone can already be impossible; say so before reading more.
     problem = None
@@ -261,7 +214,7 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
         end = descr_offset + dtotal * DESCRIPTOR_SIZE
         problem = f"descriptor area ends at {end}, past the end of the file at {size}: truncated"
     if problem is not None:
-        return ProbeResult(Format.SIF, error=problem, sif=header.info((), None))
+        return new_probe_result(Format.SIF, problem, sif=new_sif_info(*header, (), None, False))
 
     # Keep room for the primary partition's superblock; if not every descriptor
     # fits the budget, read the ones that do (used ones come first in practice).
@@ -272,10 +225,10 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
     area = reader.read_at(descr_offset, fit * DESCRIPTOR_SIZE)
     if len(area) < fit * DESCRIPTOR_SIZE:
         # The file shrank since it was measured.
-        return ProbeResult(
+        return new_probe_result(
             Format.SIF,
-            error=f"descriptor area ends at {descr_offset + len(area)}: truncated",
-            sif=header.info((), None),
+            f"descriptor area ends at {descr_offset + len(area)}: truncated",
+            sif=new_sif_info(*header, (), None, False),
         )
 
     # The `used` flag of every slot in one slice; slots after the last used one
@@ -284,6 +237,9 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
     used: list[SifDescriptor] = []
     problem = None
     signed = has_partition = False
+    # The primary partition: the first one marked primary-system, failing that
+    # the first system partition; picked on the way instead of in a second pass.
+    primary = system = None
     for k in range(len(flags.rstrip(b"\0"))):
         if not flags[k]:
             continue
@@ -291,6 +247,10 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
         used.append(d)
         if d.datatype == DATA_PARTITION:
             has_partition = True
+            if primary is None and d.parttype == "primary-system":
+                primary = d
+            elif system is None and d.parttype == "system":
+                system = d
         elif d.datatype == DATA_SIGNATURE:
             signed = True
         if problem is not None:
@@ -303,51 +263,34 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
             problem = (
                 f"{what} ends at {d.offset + d.size}, past the end of the file at {size}: truncated"
             )
-    descriptors = tuple(used)
-    primary = _primary(descriptors) if has_partition else None
+    if primary is None:
+        primary = system
+    # Every result from here on carries the same SifInfo (primary is None when
+    # there is no partition).
+    info = new_sif_info(*header, tuple(used), primary, signed)
     if problem is not None:
-        return ProbeResult(
-            Format.SIF, error=problem, sif=header.info(descriptors, primary, signed), note=note
-        )
+        return new_probe_result(Format.SIF, problem, sif=info, note=note)
     if not has_partition:
         if note is not None:
-            return ProbeResult(Format.SIF, sif=header.info(descriptors, None, signed), note=note)
-        return ProbeResult(
-            Format.SIF, error="no partition", sif=header.info(descriptors, None, signed)
-        )
+            return new_probe_result(Format.SIF, sif=info, note=note)
+        return new_probe_result(Format.SIF, "no partition", sif=info)
     if primary is None:
-        return ProbeResult(
-            Format.SIF,
-            sif=header.info(descriptors, None, signed),
-            note=note or "no system partition",
-        )
+        return new_probe_result(Format.SIF, sif=info, note=note or "no system partition")
     if primary.fstype != "squashfs":
-        return ProbeResult(Format.SIF, sif=header.info(descriptors, primary, signed), note=note)
+        return new_probe_result(Format.SIF, sif=info, note=note)
 
     try:
         block = reader.read_at(primary.offset, min(SUPERBLOCK_SIZE, primary.size))
     except BudgetExhausted:
-        return ProbeResult(
+        return new_probe_result(
             Format.SIF,
-            sif=header.info(descriptors, primary, signed),
+            sif=info,
             note="read budget reached before the primary partition's superblock",
         )
     try:
         squash = parse_superblock(block, primary.size, container="partition")
     except SquashfsError as exc:
         what = f"primary partition (descriptor {primary.id})"
-        return ProbeResult(
-            Format.SIF,
-            error=f"{what}: {exc}",
-            sif=header.info(descriptors, primary, signed),
-            note=note,
-        )
-    return ProbeResult(
-        Format.SIF,
-        None,
-        squash,
-        header.info(descriptors, primary, signed),
-        None,
-        reader.bytes_read,
-        note,
-    )
+        return new_probe_result(Format.SIF, f"{what}: {exc}", sif=info, note=note)
+    # Positional, in ProbeResult's field order: the usual end of a SIF probe.
+    return new_probe_result(Format.SIF, None, squash, info, None, reader.bytes_read, note)

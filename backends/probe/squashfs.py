@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from backends.model import SquashInfo
+from backends.model import SquashInfo, new_squash_info
 
 #: The squashfs 4.0 magic, little-endian "hsqs".
 MAGIC = b"hsqs"
@@ -126,7 +126,7 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
         and (lookup_table == ABSENT or lo <= lookup_table <= hi)
     ):
         # Every table in place (the usual case): no need to walk them for a reason.
-        return _info(compression_id, block_size, flags, inodes, bytes_used, mkfs_time, major, minor)
+        return _info(compression_id, block_size, flags, inodes, bytes_used, mkfs_time)
     tables = (
         ("id table", id_table, False),
         ("xattr id table", xattr_id_table, True),
@@ -145,7 +145,12 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
         if start < SUPERBLOCK_SIZE:
             raise SquashfsError(f"{name} starts at {start}, inside the superblock")
 
-    return _info(compression_id, block_size, flags, inodes, bytes_used, mkfs_time, major, minor)
+    return _info(compression_id, block_size, flags, inodes, bytes_used, mkfs_time)
+
+
+#: The only version `parse_superblock` accepts, as SquashInfo.version holds it
+#: (one tuple shared by every record instead of one per superblock).
+_VERSION = (4, 0)
 
 
 def _info(
@@ -155,13 +160,11 @@ def _info(
     inodes: int,
     bytes_used: int,
     mkfs_time: int,
-    major: int,
-    minor: int,
 ) -> SquashInfo:
-    """The SquashInfo of a superblock that passed every check."""
-    # Positional, in SquashInfo's field order: keywords cost a quarter more, and
-    # this runs for every squashfs and SIF of a scan.
-    return SquashInfo(
+    """The SquashInfo of a (4.0) superblock that passed every check."""
+    # The fast constructor, positional in SquashInfo's field order: this runs for
+    # every squashfs and SIF of a scan (see backends.model.fast_constructor).
+    return new_squash_info(
         COMPRESSORS[compression_id],
         compression_id,
         block_size,
@@ -169,7 +172,7 @@ def _info(
         inodes,
         bytes_used,
         mkfs_time,
-        (major, minor),
+        _VERSION,
         not flags & UNCOMPRESSED_INODES,
         not flags & UNCOMPRESSED_DATA,
         not flags & UNCOMPRESSED_FRAGMENTS,

@@ -26,7 +26,7 @@ import pytest
 
 from backends.config import Settings, load_settings
 from backends.demo import create_demo
-from tests.app.helpers import DEFAULT_REF, FIXED_NOW, ROCM_REF, SNAPSHOT_DIR
+from tests.app.helpers import DEFAULT_REF, FIXED_NOW, ROCM_REF, SNAPSHOT_DIR, pinned_owner
 from tests.builders import (
     have,
     make_docker_archive,
@@ -168,6 +168,7 @@ def demo_settings() -> Iterator[Settings]:
         try:
             # Rewritten every time: reading headers moves atimes, which findings use.
             config = create_demo(SNAPSHOT_DIR / "demo", FIXED_NOW)
-            yield load_settings(config=str(config))
+            with pinned_owner():
+                yield load_settings(config=str(config))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -4,16 +4,19 @@ clock, waiting helpers and the demo's job snapshots."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from backends import scan
 from backends.config import Settings
+from backends.jobkinds import fetch_kind
 from backends.jobs import JobRequest, JobState, JobStatus
 from tui.app import ImgcacheApp, create_app
 from tui.widgets.job_lines import LINES_PER_JOB
@@ -26,9 +29,28 @@ FIXED_FREE = 512 * 1024**3
 #: The demo for snapshots lives at a fixed path, because paths show on screen.
 SNAPSHOT_DIR = Path("/tmp/imgcache-snapshots")
 #: On the demo: mark three superseded copies (rows 3, 5 and 8 by name), then delete.
+#: The owner every demo file shows in snapshots and screenshots, whoever runs them.
+DEMO_OWNER = ("hpcadmin", "hpc")
 DELETE_KEYS = ["j", "j", "space", "j", "space", "j", "j", "space", "D"]
 DEFAULT_REF = "determinedai/pytorch-ngc:0.35.1"
 ROCM_REF = "determinedai/environments:rocm-5.0-pytorch-1.10-tf-2.7-rocm-622d512"
+
+
+@contextlib.contextmanager
+def pinned_owner() -> Iterator[None]:
+    """Show every file as owned by `DEMO_OWNER` while in the block.
+
+    The demo's files belong to whoever wrote them (root in CI, a user at a desk);
+    the scanner names owners through `backends.scan.user_name` and `group_name`,
+    so pinning those keeps snapshots and screenshots the same on every machine.
+    """
+    saved = scan.user_name, scan.group_name
+    scan.user_name = lambda _uid: DEMO_OWNER[0]  # type: ignore[assignment]
+    scan.group_name = lambda _gid: DEMO_OWNER[1]  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        scan.user_name, scan.group_name = saved
 
 
 def frozen() -> float:
@@ -106,7 +128,9 @@ def demo_jobs(settings: Settings, now: float, *, running: bool = True) -> list[J
     A default pulled into the first cache, a failed pull, and (with `running`) one
     running and one queued; every time is fixed relative to `now`.
     """
-    first, second = settings.caches[0], settings.caches[-1]
+    # Each cache gets the job kind that fills it: pull (SIF), import (enroot), save (podman).
+    first, last = settings.caches[0], settings.caches[-1]
+    middle = settings.caches[len(settings.caches) // 2]
     cuda = "determinedai/environments:cuda-11.3-pytorch-1.10-tf-2.8-gpu-096d730"
     builtin = "builtin (skopeo, umoci, mksquashfs, siftool)"
 
@@ -115,19 +139,22 @@ def demo_jobs(settings: Settings, now: float, *, running: bool = True) -> list[J
         return replace(status, **fields)  # type: ignore[arg-type]
 
     jobs = [
-        job(1, JobRequest("pull", ROCM_REF, first, label="rocm default"), JobState.DONE,
+        job(1, JobRequest(fetch_kind(first.kind), ROCM_REF, first, label="rocm default"),
+            JobState.DONE,
             phase="done", message="done", fraction=1.0, backend=builtin,
             started=now - 400, finished=now - 312),
-        job(2, JobRequest("pull", "nvcr.io/nvidia/pytorch:25.10-py3", second),
+        job(2, JobRequest(fetch_kind(last.kind), "nvcr.io/nvidia/pytorch:25.10-py3", last),
             JobState.FAILED, phase="failed", fraction=0.04, backend="builtin (skopeo)",
             message="skopeo: reading manifest 25.10-py3 in nvcr.io/nvidia/pytorch: "
             "manifest unknown", started=now - 300, finished=now - 297),
     ]  # fmt: skip
     if running:
         jobs += [
-            job(3, JobRequest("pull", cuda, first, label="cuda default"), JobState.RUNNING,
+            job(3, JobRequest(fetch_kind(first.kind), cuda, first, label="cuda default"),
+                JobState.RUNNING,
                 phase="squashing 62%", fraction=0.71, backend=builtin, started=now - 83),
-            job(4, JobRequest("import", cuda, second, label="cuda default"), JobState.QUEUED,
+            job(4, JobRequest(fetch_kind(middle.kind), cuda, middle, label="cuda default"),
+                JobState.QUEUED,
                 phase="queued"),
         ]  # fmt: skip
     return jobs
