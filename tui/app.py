@@ -39,6 +39,7 @@ from tui.messages import (
     JobsReady,
     JobsUpdated,
     ScanFailed,
+    ScanProgress,
     WatchStatus,
 )
 from tui.screens.caches import CachesScreen, caches_report
@@ -174,7 +175,12 @@ class ImgcacheApp(App[int]):
     @work(thread=True, exit_on_error=False, group="scan", name="scan")
     def _scan(self, dirs: frozenset[str] | None, started: float) -> None:
         now = self.clock()
-        inventory = self.catalog.scan(now) if dirs is None else self.catalog.rescan(dirs, now)
+        # A first scan of a large cache over NFS can take a while: say how far it got.
+        progress = self._post_progress if self.inventory is None else None
+        if dirs is None:
+            inventory = self.catalog.scan(now, progress)
+        else:
+            inventory = self.catalog.rescan(dirs, now)
         # Diffing rows and adding up totals is the expensive part of showing an
         # inventory; do it here so the UI thread only swaps the results in. The
         # table's rows are read, never changed, and no other scan runs meanwhile.
@@ -183,6 +189,15 @@ class ImgcacheApp(App[int]):
         sums = totals(change.rows.values())
         summary = summary_text(inventory, main.names, self.free_space)
         self.post_message(InventoryReady(inventory, dirs is None, started, change, sums, summary))
+
+    def _post_progress(self, done: int, found: int) -> None:
+        # Called on the scanning thread; the status bar is updated on the UI thread.
+        self.post_message(ScanProgress(done, found))
+
+    def on_scan_progress(self, message: ScanProgress) -> None:
+        """Show the first scan's progress in the status bar until its inventory is up."""
+        if self.inventory is None:
+            self.main.status.set_state(progress=(message.done, message.found))
 
     def on_inventory_ready(self, message: InventoryReady) -> None:
         """Show the new inventory, then run any scan that was asked for meanwhile."""

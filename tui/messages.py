@@ -45,6 +45,18 @@ class ScanFailed(Message):
 
 
 @dataclass
+class ScanProgress(Message):
+    """How far a running scan got: records made for `done` of the `found` files listed."""
+
+    done: int
+    found: int
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the newest count matters."""
+        return isinstance(message, ScanProgress)
+
+
+@dataclass
 class CachesDirty(Message):
     """The watcher saw changes in these directories."""
 

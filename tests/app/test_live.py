@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from backends import watch
+from backends import scan, watch
 from tests.app.helpers import make_app, settle, table_lines, wait_for
 from tui.app import run_app
 from tui.messages import WatchStatus
@@ -253,3 +255,31 @@ async def test_the_tree_follows_new_and_removed_repositories(real_cache, real_im
         assert after == ["alpine", "centos", "determinedai/pytorch-ngc", "nvidia/pytorch"]
         assert enroot.children[0] is kept  # patched, not rebuilt
         assert str(enroot.label).split()[1] == "4"
+
+
+async def test_a_first_scan_shows_how_far_it_got(real_cache, monkeypatch):
+    monkeypatch.setattr(scan, "PROGRESS_INTERVAL", 0.0)
+    app = make_app(real_cache.settings())
+    gate = threading.Event()
+    real_scan = app.catalog.scan
+
+    def held(now=None, progress=None):
+        # The scan stops at its first report until the test has seen it on screen.
+        def report(done: int, found: int) -> None:
+            progress(done, found)
+            if done < found:
+                gate.wait(10)
+
+        return real_scan(now, report)
+
+    monkeypatch.setattr(app.catalog, "scan", held)
+    async with app.run_test(size=(120, 36)):
+        try:
+            await wait_for(lambda: "reading headers" in app.main.status.content.plain)
+            assert re.search(r"reading headers \d+/\d+…", app.main.status.content.plain)
+        finally:
+            gate.set()
+        await settle(app)
+        status = app.main.status.content.plain
+        assert "reading headers" not in status and "updated" in status
+        assert len(app.main.table.model.rows) == 9

@@ -32,6 +32,8 @@ class StatusBar(Static):
         self.names: Mapping[str, str] = {}
         self.watching = True
         self.scanning = True
+        self.progress: tuple[int, int] | None = None
+        """(done, found) of a first scan under way, for "reading headers 3,200/10,000"."""
         self.updated: float | None = None
         self.problems: list[str] = []
         self.event = ""
@@ -69,7 +71,10 @@ class StatusBar(Static):
         """The status line as it is now."""
         text = self._watch_text()
         text.append("  ·  ")
-        if self.scanning:
+        if self.scanning and self.progress is not None and self.updated is None:
+            done, found = self.progress
+            text.append(f"reading headers {done:,}/{found:,}…", style="bold")
+        elif self.scanning:
             text.append("scanning…", style="bold")
         elif self.updated is not None:
             stamp = datetime.fromtimestamp(self.updated).strftime("%H:%M:%S")
