@@ -12,7 +12,11 @@ times, on the same image and with the same mksquashfs options:
 Each is run `ROUNDS` times, interleaved with its rival, and the best time
 kept. Target: ratio <= 1.15.
 
-    .venv/bin/python bench/jobs.py
+Then it runs bench/compress.py: `imgcache compress` against the same
+sqfs2tar | tar2sqfs pipeline by hand, with the size before and after, for each
+source codec (target: ratio <= 1.10). Options after `--` go to it.
+
+    .venv/bin/python bench/jobs.py [--no-compress] [-- --mb 128 --rounds 3]
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import compress  # bench/compress.py
 
 from backends.config import CacheSpec, Settings
 from backends.jobs import JobQueue, JobRequest, JobState
@@ -63,7 +70,19 @@ def _race(first: tuple[str, object], second: tuple[str, object]) -> tuple[float,
     return min(times[first[0]]), min(times[second[0]])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Time pull and import, then compress; exit 1 if any ratio misses its target."""
+    argv = sys.argv[1:] if argv is None else argv
+    rest = argv[argv.index("--") + 1 :] if "--" in argv else []
+    ok = fetch() == 0
+    if "--no-compress" not in argv:
+        print()
+        ok &= compress.main(rest) == 0
+    return 0 if ok else 1
+
+
+def fetch() -> int:
+    """Pull and import against their tools by hand; 0 when both are within `TARGET`."""
     base = Path(tempfile.mkdtemp(prefix="imgcache-bench-"))
     registry = Registry(base / "registry")
     try:

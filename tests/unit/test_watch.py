@@ -139,6 +139,34 @@ def test_reading_a_file_is_not_a_change(tmp_path, watcher_factory):
     assert rec.batches == []
 
 
+def test_reads_never_reach_the_watchers_threads(tmp_path, watcher_factory, monkeypatch):
+    # A scan opens every image; the kernel must not even queue those opens, or
+    # decoding them competes with the scan for the interpreter.
+    (tmp_path / "image.sif").write_bytes(b"SIF" * 100)
+    seen: list[object] = []
+    real = watch._Handler.dispatch
+    monkeypatch.setattr(
+        watch._Handler, "dispatch", lambda self, event: (seen.append(event), real(self, event))
+    )
+    rec = Recorder()
+    watcher_factory([tmp_path], rec)
+    for _ in range(200):
+        with open(tmp_path / "image.sif", "rb") as f:
+            f.read(64)
+    time.sleep(0.4)
+    assert seen == [] and rec.batches == []
+    # What does change a listing still arrives: a mode change of a file and of a directory.
+    sub = tmp_path / "team"
+    sub.mkdir()
+    wait_until(lambda: str(tmp_path) in rec.seen())
+    rec.batches.clear()
+    (tmp_path / "image.sif").chmod(0o600)
+    assert wait_until(lambda: str(tmp_path) in rec.seen()) < 2.0
+    rec.batches.clear()
+    sub.chmod(0o700)
+    assert wait_until(lambda: str(sub) in rec.seen()) < 2.0
+
+
 def test_forced_polling_sees_changes(tmp_path, watcher_factory):
     rec = Recorder()
     w = watcher_factory([tmp_path], rec, force_polling=True, poll_interval=0.2)
