@@ -216,6 +216,21 @@ def _rank(image: Image) -> tuple[bool, float, int, str]:
     return (image.probe.corrupt, -image.stat.mtime, len(image.path), image.path)
 
 
+def _assemble(
+    head: tuple[Finding, ...], keep: str | None, superseded: Finding | None, stale: Finding | None
+) -> tuple[Finding, ...]:
+    """An image's findings in vocabulary order: `head` (from `_Rules.fixed`), then
+    `duplicate` when `keep` names the copy that is kept, `superseded`, `stale`."""
+    found = head
+    if keep is not None:
+        found += (_shared("duplicate", f"the same image is also stored as {keep}"),)
+    if superseded is not None:
+        found += (superseded,)
+    if stale is not None:
+        found += (stale,)
+    return found
+
+
 def _with_findings(image: Image, found: tuple[Finding, ...]) -> Image:
     """`image` with `found` as its findings: the image itself when they are the same."""
     if found == image.findings:
@@ -303,19 +318,15 @@ def evaluate(
     threshold = stale_days * 86400
     result = []
     for image in images:
-        found, superseded, may_be_stale, _ = rules.fixed(image)
-        if extra:
-            keep = extra.get(image.path)
-            if keep is not None:
-                found += (_shared("duplicate", f"the same image is also stored as {keep}"),)
-        if superseded is not None:
-            found += (superseded,)
+        head, superseded, may_be_stale, _ = rules.fixed(image)
+        keep = extra.get(image.path) if extra else None
+        stale = None
         if may_be_stale:
             stat = image.stat
             idle = now - max(stat.mtime, stat.atime)
             if not idle < threshold:
-                found += (_stale_finding(idle, stale_days),)
-        result.append(_with_findings(image, found))
+                stale = _stale_finding(idle, stale_days)
+        result.append(_with_findings(image, _assemble(head, keep, superseded, stale)))
     return result
 
 
@@ -560,13 +571,7 @@ class Evaluator:
         out = entry.out
         if out is not None and stale is entry.stale and dup == entry.dup:
             return out
-        found = entry.head
-        if dup is not None:
-            found += (_shared("duplicate", f"the same image is also stored as {dup}"),)
-        if entry.superseded is not None:
-            found += (entry.superseded,)
-        if stale is not None:
-            found += (stale,)
+        found = _assemble(entry.head, dup, entry.superseded, stale)
         out = entry.out = _with_findings(entry.raw, found)
         entry.dup, entry.stale = dup, stale
         return out

@@ -25,12 +25,10 @@ from watchdog.events import (
     DirMovedEvent,
     FileAttribEvent,
     FileClosedEvent,
-    FileClosedNoWriteEvent,
     FileCreatedEvent,
     FileDeletedEvent,
     FileModifiedEvent,
     FileMovedEvent,
-    FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
 )
@@ -64,8 +62,6 @@ NETWORK_FILESYSTEMS = frozenset(
         "fuse.juicefs",
     }
 )
-#: Events that do not change what is in a directory.
-_IGNORED = (FileOpenedEvent, FileClosedNoWriteEvent)
 #: The events asked of the kernel. Not opens, reads and closes after reading:
 #: a scan opens every file it probes, and with those in the inotify mask each
 #: of 10,000 header reads came back as two events for watchdog's threads to
@@ -139,8 +135,6 @@ class _Handler(FileSystemEventHandler):
         self._mark = mark
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if isinstance(event, _IGNORED):
-            return
         dirs = []
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             if not raw:
