@@ -10,7 +10,9 @@ times, on the same image and with the same mksquashfs options:
   mksquashfs -all-root by hand.
 
 Each is run `ROUNDS` times, interleaved with its rival, and the best time
-kept. Target: ratio <= 1.15.
+kept. Each run removes its own scratch files, inside the clock; the previous
+round's result is removed, and the page cache written back, outside it.
+Target: ratio <= 1.15.
 
 Then it runs bench/compress.py: `imgcache compress` against the same
 sqfs2tar | tar2sqfs pipeline by hand, with the size before and after, for each
@@ -26,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,13 +60,23 @@ def _layer(i: int) -> dict[str, bytes]:
     return files
 
 
-def _race(first: tuple[str, object], second: tuple[str, object]) -> tuple[float, float]:
-    """Best of `ROUNDS` for each, the two interleaved so that machine noise hits both."""
+Step = tuple[str, Callable[[], None], Callable[[], None]]
+
+
+def _race(first: Step, second: Step) -> tuple[float, float]:
+    """Best of `ROUNDS` for each, the two interleaved so that machine noise hits both.
+
+    A step is (label, reset, run). Only `run` is timed: `reset` removes the
+    previous round's result and is followed by a `sync`, so that no run pays
+    for deleting or writing back what an earlier run left behind.
+    """
     times: dict[str, list[float]] = {first[0]: [], second[0]: []}
     for _ in range(ROUNDS):
-        for label, step in (first, second):
+        for label, reset, step in (first, second):
+            reset()
+            os.sync()
             start = time.perf_counter()
-            step()  # type: ignore[operator]
+            step()
             times[label].append(time.perf_counter() - start)
     for label, runs in times.items():
         print(f"  {label:<44} {min(runs):7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in runs)})")
@@ -101,13 +114,17 @@ def fetch() -> int:
         options = list(Settings().squash_options)
         skopeo = ["skopeo", "--registries-conf", str(conf), "--insecure-policy"]
         ratios = []
+        done = base / "hand-result"
+
+        def fresh(path: Path) -> None:
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+
         for kind, job in ((CacheKind.SINGULARITY, "pull"), (CacheKind.ENROOT, "import")):
             root = base / kind.value
             settings = Settings(caches=(CacheSpec(kind, str(root)),))
 
-            def imgcache(settings=settings, job=job, root=root) -> None:
-                shutil.rmtree(root, ignore_errors=True)
-                root.mkdir()
+            def imgcache(settings=settings, job=job) -> None:
                 queue = JobQueue(settings)
                 status = queue.submit(JobRequest(job, ref, settings.caches[0], backend="builtin"))
                 queue.wait()
@@ -117,8 +134,8 @@ def fetch() -> int:
                     raise SystemExit(f"{job} failed: {final.message}")
 
             def by_hand(kind=kind) -> None:
+                # Scratch is removed at the end, as imgcache removes its own.
                 work = base / "hand"
-                shutil.rmtree(work, ignore_errors=True)
                 work.mkdir()
                 run(
                     [*skopeo, "copy", "--quiet", f"docker://{ref}", f"oci:{work}/layout:image"],
@@ -128,8 +145,9 @@ def fetch() -> int:
                     ["umoci", "raw", "unpack", "--image", f"{work}/layout:image", f"{work}/rootfs"],
                     capture=True,
                 )
-                out = work / ("fs.squashfs" if kind is CacheKind.SINGULARITY else "image.sqsh")
-                extra = ["-all-root"] if kind is CacheKind.ENROOT else []
+                sif = kind is CacheKind.SINGULARITY
+                out = work / "fs.squashfs" if sif else done / "image.sqsh"
+                extra = [] if sif else ["-all-root"]
                 run(
                     [
                         "mksquashfs",
@@ -142,9 +160,9 @@ def fetch() -> int:
                     ],
                     capture=True,
                 )
-                if kind is CacheKind.SINGULARITY:
-                    sif = work / "image.sif"
-                    run(["siftool", "new", str(sif)], capture=True)
+                if sif:
+                    image = done / "image.sif"
+                    run(["siftool", "new", str(image)], capture=True)
                     run(
                         [
                             "siftool",
@@ -157,15 +175,19 @@ def fetch() -> int:
                             "1",
                             "--partarch",
                             "2",
-                            str(sif),
+                            str(image),
                             str(out),
                         ],
                         capture=True,
                     )
+                shutil.rmtree(work)
 
             print(f"\n{job} into a {kind.value} cache:")
             hand = "skopeo + umoci + mksquashfs" + (" + siftool" if job == "pull" else "")
-            ours, theirs = _race((f"imgcache builtin {job}", imgcache), (hand, by_hand))
+            ours, theirs = _race(
+                (f"imgcache builtin {job}", lambda root=root: fresh(root), imgcache),
+                (hand, lambda: fresh(done), by_hand),
+            )
             ratio = ours / theirs
             ratios.append(ratio)
             verdict = "ok" if ratio <= TARGET else "over target"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from backends.credentials import auth_file
 from backends.jobkinds.base import JobContext
 from backends.tools import skopeo, squashfs, umoci
+from backends.tools.run import Runner, ToolError
 
 #: The tag the image gets inside the scratch OCI layout.
 LAYOUT_TAG = "image"
@@ -72,44 +74,86 @@ def read_layout(layout: str, tag: str = LAYOUT_TAG) -> tuple[str, dict[str, Any]
     return chosen["digest"], config
 
 
+def copy(
+    ctx: JobContext,
+    dest: str,
+    authfile: str | None,
+    on_layers: Callable[[int, int | None], None],
+    *,
+    writes_to: str,
+    cwd: str | None = None,
+) -> skopeo.ManifestInfo | None:
+    """`skopeo copy docker://REF DEST`, with `skopeo inspect` run beside it.
+
+    The inspect tells the layer count (for progress) and the size (for a "no
+    space" message). It runs at the same time as the copy rather than before it,
+    so the copy does not wait for the registry's answer; if it fails, the copy
+    still decides the job. Returns what the inspect found, or None.
+    """
+    ref = source_ref(ctx)
+    counter = skopeo.BlobCounter(None, on_layers)
+
+    def ask(runner: Runner) -> skopeo.ManifestInfo:
+        info = skopeo.inspect(ref, runner, authfile=authfile)
+        counter.total = max(info.layers, 1)
+        # A squashfs of compressed layers ends up about their size; add a margin.
+        ctx.need = int(info.size * 1.2) or None
+        return info
+
+    asked = ctx.beside(ask, "skopeo inspect")
+    try:
+        ctx.run(
+            skopeo.copy_argv(f"docker://{ref}", dest, authfile=authfile),
+            on_line=counter,
+            writes_to=writes_to,
+            cwd=cwd,
+        )
+    except BaseException:
+        asked.wait()  # the copy's error is the one the admin needs
+        raise
+    try:
+        info = asked.result()
+    except (ToolError, ValueError) as exc:
+        # A registry may refuse the manifest request but serve the copy; the
+        # copy has the image, so the job goes on without the count.
+        ctx.note(f"skopeo inspect failed, the copy went on: {exc}")
+        return None
+    ctx.note(f"{info.layers} layers, {info.size} bytes compressed")
+    return info
+
+
 def fetch(ctx: JobContext, start: float, end: float) -> Fetched:
     """Copy the job's image from its registry into an OCI layout in the scratch dir."""
-    ref = source_ref(ctx)
     assert ctx.ref is not None
     registry = ctx.ref.normalized().registry or "docker.io"
     layout = os.path.join(ctx.workdir(), "layout")
+
+    def on_layers(done: int, total: int | None) -> None:
+        # A "Copying blob" line starts a layer; count the finished ones.
+        if total is None:
+            ctx.progress(start, f"fetching layer {done}")
+        else:
+            ctx.progress(
+                start + (end - start) * (done - 1) / total, f"fetching {done}/{total} layers"
+            )
+
     with auth_file(ctx.request.credentials, [registry]) as authfile:
         ctx.progress(start, "asking the registry")
-
-        def runner(argv: list[str], **kwargs: object) -> Any:
-            return ctx.run(argv, **kwargs)
-
-        info = skopeo.inspect(ref, runner, authfile=authfile)
-        # A squashfs of compressed layers ends up about their size; add a margin.
-        ctx.need = int(info.size * 1.2) or None
-        ctx.note(f"{info.layers} layers, {info.size} bytes compressed")
-
-        def on_layers(done: int, total: int) -> None:
-            # A "Copying blob" line starts a layer; count the finished ones.
-            fraction = start + (end - start) * (done - 1) / total
-            ctx.progress(fraction, f"fetching {done}/{total} layers")
-
-        counter = skopeo.BlobCounter(max(info.layers, 1), on_layers)
-        ctx.run(
-            skopeo.copy_argv(f"docker://{ref}", f"oci:{layout}:{LAYOUT_TAG}", authfile=authfile),
-            on_line=counter,
-            writes_to=layout,
-        )
+        info = copy(ctx, f"oci:{layout}:{LAYOUT_TAG}", authfile, on_layers, writes_to=layout)
     digest, config = read_layout(layout)
-    ctx.progress(end, f"fetched {info.layers} layers")
+    ctx.progress(end, f"fetched {info.layers} layers" if info else "fetched the layers")
     return Fetched(layout, config, digest)
 
 
 def unpack(ctx: JobContext, fetched: Fetched, progress: float) -> str:
-    """Unpack the fetched image with umoci (whiteouts applied); returns the rootfs path."""
+    """Unpack the fetched image with umoci (whiteouts applied); returns the rootfs path.
+
+    The layout is not needed after this; its removal starts at once.
+    """
     rootfs = os.path.join(ctx.workdir(), "rootfs")
     ctx.progress(progress, "unpacking layers")
     ctx.run(umoci.unpack_argv(fetched.layout, LAYOUT_TAG, rootfs), writes_to=rootfs, capture=True)
+    ctx.discard(fetched.layout)
     return rootfs
 
 
@@ -123,7 +167,10 @@ def squash(
     all_root: bool,
     exclude_dev: bool = False,
 ) -> None:
-    """Build a squashfs of `rootfs` at `dest` with the configured options."""
+    """Build a squashfs of `rootfs` at `dest` with the configured options.
+
+    Nothing needs the unpacked tree after this, so its removal starts at once.
+    """
 
     def on_fraction(fraction: float) -> None:
         ctx.progress(start + (end - start) * fraction, f"squashing {int(fraction * 100)}%")
@@ -133,3 +180,4 @@ def squash(
         rootfs, dest, ctx.settings.squash_options, all_root=all_root, exclude_dev=exclude_dev
     )
     ctx.run(argv, on_line=squashfs.progress_parser(on_fraction), writes_to=dest)
+    ctx.discard(rootfs)

@@ -16,6 +16,7 @@ from backends.jobkinds import pipeline, rootfs
 from backends.jobkinds.base import Backend, JobContext, JobKind
 from backends.model import CacheKind, Format
 from backends.tools import apptainer, siftool, skopeo, umoci
+from backends.tools.run import Runner
 
 BUILTIN = Backend(
     "builtin",
@@ -54,7 +55,7 @@ def run_runtime(ctx: JobContext, binary: str) -> None:
     """`apptainer pull TEMP docker://REF`, credentials in its environment."""
     ref = pipeline.source_ref(ctx)
     counter = skopeo.BlobCounter(
-        1_000_000, lambda done, _total: ctx.progress(None, f"fetching layer {done}")
+        None, lambda done, _total: ctx.progress(None, f"fetching layer {done}")
     )
     ctx.progress(None, f"{os.path.basename(binary)} pull")
     # The temp was reserved empty; apptainer wants to create it itself.
@@ -76,12 +77,32 @@ def run_builtin(ctx: JobContext) -> None:
         root, fetched.settings, ref=ref, digest=fetched.manifest_digest, arch=fetched.arch
     )
     work = ctx.workdir()
+    # The SIF's metadata objects do not depend on the squashfs: siftool writes
+    # them while mksquashfs runs, and the partition goes in after, last, as
+    # `apptainer pull` orders them.
+    started = ctx.beside(
+        lambda runner: start_sif(runner, ctx.temp, work, objects), "the SIF metadata"
+    )
     squashfs = os.path.join(work, "rootfs.squashfs")
-    # As root umoci kept the image's owners; otherwise everything is ours, and
-    # apptainer then builds with -all-root too.
-    pipeline.squash(ctx, root, squashfs, 0.5, 0.92, all_root=umoci.rootless())
+    try:
+        # As root umoci kept the image's owners; otherwise everything is ours,
+        # and apptainer then builds with -all-root too.
+        pipeline.squash(ctx, root, squashfs, 0.5, 0.92, all_root=umoci.rootless())
+    except BaseException:
+        started.wait()
+        raise
+    started.result()
     ctx.progress(0.93, "writing the SIF")
-    ctx.run(siftool.new_argv(ctx.temp), capture=True, writes_to=ctx.temp)
+    ctx.run(
+        siftool.add_partition_argv(ctx.temp, squashfs, fetched.arch),
+        capture=True,
+        writes_to=ctx.temp,
+    )
+
+
+def start_sif(runner: Runner, sif: str, work: str, objects: dict[str, bytes]) -> None:
+    """`siftool new` and one `siftool add` per metadata object, sorted by name."""
+    runner(siftool.new_argv(sif), capture=True, writes_to=sif)
     for name in sorted(objects):
         path = os.path.join(work, name)
         with open(path, "wb") as f:
@@ -89,5 +110,4 @@ def run_builtin(ctx: JobContext) -> None:
         datatype = siftool.DATATYPE_GENERIC_JSON
         if name == "Singularity":
             datatype = siftool.DATATYPE_DEFFILE
-        ctx.run(siftool.add_object_argv(ctx.temp, path, datatype, name), capture=True)
-    ctx.run(siftool.add_partition_argv(ctx.temp, squashfs, fetched.arch), capture=True)
+        runner(siftool.add_object_argv(sif, path, datatype, name), capture=True, writes_to=sif)

@@ -54,7 +54,7 @@ def run_runtime(ctx: JobContext, authfile: str | None) -> None:
     ref = pipeline.source_ref(ctx)
     pull, save = runtime_argvs(ref, ctx.temp, authfile)
     counter = skopeo.BlobCounter(
-        1_000_000, lambda done, _total: ctx.progress(None, f"fetching layer {done}")
+        None, lambda done, _total: ctx.progress(None, f"fetching layer {done}")
     )
     ctx.progress(None, "podman pull")
     ctx.run(pull, on_line=counter, writes_to=podman.storage_dir())
@@ -66,19 +66,17 @@ def run_builtin(ctx: JobContext, authfile: str | None) -> None:
     """`skopeo copy docker://REF oci-archive:TEMP:REF`."""
     ref = pipeline.source_ref(ctx)
 
-    def runner(argv: list[str], **kwargs: object) -> object:
-        return ctx.run(argv, **kwargs)
+    def on_layers(done: int, total: int | None) -> None:
+        if total is None:
+            ctx.progress(None, f"fetching layer {done}")
+        else:
+            ctx.progress(0.95 * (done - 1) / total, f"fetching {done}/{total} layers")
 
-    info = skopeo.inspect(ref, runner, authfile=authfile)  # type: ignore[arg-type]
-    ctx.need = info.size or None
-
-    def on_layers(done: int, total: int) -> None:
-        ctx.progress(0.95 * (done - 1) / total, f"fetching {done}/{total} layers")
-
-    dest = f"oci-archive:{os.path.basename(ctx.temp)}:{ref}"
-    ctx.run(
-        skopeo.copy_argv(f"docker://{ref}", dest, authfile=authfile),
-        on_line=skopeo.BlobCounter(max(info.layers, 1), on_layers),
-        cwd=os.path.dirname(ctx.temp),
+    pipeline.copy(
+        ctx,
+        f"oci-archive:{os.path.basename(ctx.temp)}:{ref}",
+        authfile,
+        on_layers,
         writes_to=ctx.temp,
+        cwd=os.path.dirname(ctx.temp),
     )

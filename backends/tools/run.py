@@ -138,6 +138,10 @@ class Completed:
     """The last lines of its (other) output, for messages."""
 
 
+#: Runs an argv for a job (its log, its cancel token): `run` with those bound.
+Runner = Callable[..., Completed]
+
+
 def _split_lines(buffer: bytearray) -> tuple[list[str], bytearray]:
     """Cut complete lines (ended by \\n or \\r) off the front of `buffer`."""
     lines: list[str] = []

@@ -23,10 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from backends.tools.run import Completed
-
-#: Runs an argv for a job (logging, cancel); `run` with those bound.
-Runner = Callable[..., Completed]
+from backends.tools.run import Runner
 
 _POLICY_FILES = ("/etc/containers/policy.json",)
 _LIST_TYPES = (
@@ -139,9 +136,13 @@ def inspect(ref: str, runner: Runner, *, authfile: str | None = None) -> Manifes
 
 
 class BlobCounter:
-    """Turns skopeo's "Copying blob" lines into (done, total) layer counts."""
+    """Turns skopeo's "Copying blob" lines into (done, total) layer counts.
 
-    def __init__(self, total: int, on_progress: Callable[[int, int], None]) -> None:
+    `total` may be None until it is known (an inspect running beside the copy
+    sets it); the callback then gets None for it.
+    """
+
+    def __init__(self, total: int | None, on_progress: Callable[[int, int | None], None]) -> None:
         self.total = total
         self.seen = 0
         self._on_progress = on_progress
@@ -150,4 +151,5 @@ class BlobCounter:
         """Feed one line of skopeo output."""
         if line.startswith("Copying blob"):
             self.seen += 1
-            self._on_progress(min(self.seen, self.total), self.total)
+            total = self.total
+            self._on_progress(self.seen if total is None else min(self.seen, total), total)
