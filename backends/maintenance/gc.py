@@ -118,8 +118,12 @@ def plan(
     now: float | None = None,
     is_live: Callable[[Image, float], bool] = possibly_live,
 ) -> GcPlan:
-    """Choose what to delete from `inventory`; `days` overrides `stale_days` for this plan."""
-    chosen = tuple(dict.fromkeys(codes or DEFAULT_CODES))
+    """Choose what to delete from `inventory`; `days` overrides `stale_days` for this plan.
+
+    `codes` None means `DEFAULT_CODES`; an empty choice selects no image (the
+    expired trash batches are listed all the same).
+    """
+    chosen = tuple(dict.fromkeys(DEFAULT_CODES if codes is None else codes))
     unknown = [c for c in chosen if c not in GC_CODES]
     if unknown:
         raise MaintenanceError(

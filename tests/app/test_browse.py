@@ -6,10 +6,12 @@ the help screen (with a remapped key), the command palette and the 80x24 layout.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from textual.widgets import Static
 
-from tests.app.helpers import DEFAULT_REF, make_app, rendered, settle, table_lines
+from tests.app.helpers import DEFAULT_REF, demo_jobs, make_app, rendered, settle, table_lines
 from tui.screens.details import DetailsScreen
 from tui.screens.finding_picker import FindingPicker
 from tui.screens.help import HelpScreen
@@ -222,6 +224,20 @@ async def test_help_lists_every_binding_with_remaps(real_cache):
         assert app.main.table.model.sort == "cache"
         await pilot.press("f5")
         assert app._scanning or app._pending_full or app.inventory is not None
+
+
+async def test_border_hints_name_the_remapped_keys(real_cache):
+    keys = {"pull_defaults": "u", "toggle_jobs": "f6", "cancel_job": "k", "job_log": "o"}
+    app = make_app(real_cache.settings(keys=keys))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app)
+        await pilot.press("d")
+        assert app.main.defaults_panel.border_subtitle == "u pulls the 3 missing"
+        await pilot.press("f6")
+        jobs = app.main.job_list
+        assert jobs.display and jobs.border_subtitle == "f6 hides"
+        jobs.update_jobs(demo_jobs(app.settings, time.time()))
+        assert jobs.border_subtitle == "k cancels · o log · f6 hides"
 
 
 async def test_small_terminal_folds_the_panes(real_cache):

@@ -102,6 +102,12 @@ def test_symlinks_and_live_files_are_skipped_with_a_reason(cache: Path):
     assert ".imgcache-live:1.host-2-1.tmp" in names(plan.items)
 
 
+def test_no_finding_chosen_selects_no_image(cache: Path):
+    inventory = scan(cache)
+    assert gc.plan(inventory).items  # the defaults select something in this cache
+    assert gc.plan(inventory, codes=()).items == ()
+
+
 def test_unknown_codes_are_a_usage_error(cache: Path):
     with pytest.raises(MaintenanceError, match="cannot select by unshared") as caught:
         gc.plan(scan(cache), codes=["unshared"])

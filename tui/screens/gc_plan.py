@@ -119,7 +119,7 @@ class GcPlanScreen(PlanScreen[GcPlan, GcChoice]):
         if self.codes:
             super().replan()
             return
-        # gc.plan reads "no codes" as its defaults: never let an empty choice mean that.
+        # An empty choice would plan only the expired trash; say what is missing instead.
         self.generation += 1
         self.plan = None
         self.error = "tick at least one finding"

@@ -29,6 +29,7 @@ from textual.widgets import Static
 from backends.defaults import ENVIRONMENT_TITLES, Presence
 from backends.inventory import Inventory
 from tui.format import PRESENCE_STYLES
+from tui.hints import hint_key
 
 #: A mark per state, so the grid reads at a glance even without colour.
 PRESENCE_MARKS = {
@@ -152,7 +153,9 @@ class DefaultsPanel(VerticalScroll, can_focus=True):
         self.border_title = f"Defaults · {present}/{total} present"
         missing = sum(p.state in PULLABLE and p.default.ref is not None for p in inventory.presence)
         self.border_subtitle = (
-            f"P pulls the {missing} missing" if missing and not self.read_only else ""
+            f"{hint_key(self.app, 'pull_defaults', 'P')} pulls the {missing} missing"
+            if missing and not self.read_only
+            else ""
         )
         self._clamp()
         self._paint()

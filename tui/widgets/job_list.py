@@ -27,6 +27,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from backends.jobs import JobState, JobStatus
+from tui.hints import hint_key
 from tui.widgets.job_lines import LINES_PER_JOB, job_lines, placeholder, sort_key
 
 #: Seconds between two frames while a job runs (elapsed time, pulse).
@@ -122,8 +123,11 @@ class JobList(ScrollView, can_focus=True):
             if counts[state]:
                 parts.append(f"{counts[state]} {state.value}")
         self.border_title = " · ".join(parts)
-        keys = "c cancels · ⏎ log" if not self.read_only else "⏎ log"
-        self.border_subtitle = f"{keys} · J hides" if self.statuses else "J hides"
+        cancel = hint_key(self.app, "cancel_job", "c")
+        log = hint_key(self.app, "job_log", "enter")
+        hide = f"{hint_key(self.app, 'toggle_jobs', 'J')} hides"
+        keys = f"{log} log" if self.read_only else f"{cancel} cancels · {log} log"
+        self.border_subtitle = f"{keys} · {hide}" if self.statuses else hide
 
     def _tick_while_running(self) -> None:
         running = any(s.state is JobState.RUNNING for s in self.statuses.values())
@@ -221,6 +225,10 @@ class JobList(ScrollView, can_focus=True):
             for s in text.render(self.app.console)
         ]
         return Strip(segments).adjust_cell_length(width, base)
+
+    def on_mount(self) -> None:
+        """Title and key hints before the first job arrives (the keymap is known now)."""
+        self._retitle()
 
     def on_focus(self) -> None:
         """Draw the cursor in its focused colours."""
