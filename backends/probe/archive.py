@@ -9,6 +9,9 @@ archive is a docker-archive whose refs come from both.
 
 Where the index sits is up to the writer (skopeo puts it last), so all headers are
 walked before any JSON is read; the walk keeps back part of the budget for that.
+An archive with more members than the budget can walk (a docker-archive spends
+four on each layer) has its end read instead (`_walk_tail`): every writer puts
+manifest.json or index.json after the layers.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from backends.probe.reader import BudgetExhausted, BudgetReader
 BLOCK = tarfile.BLOCKSIZE
 #: No index or manifest imgcache has to read is larger; a member claiming more is corrupt.
 MAX_JSON_BYTES = 1024 * 1024
-#: Budget the header walk leaves for reading index.json and the manifests.
-WALK_RESERVE = 8 * 1024
+#: Budget the header walk leaves for reading index.json and the manifests, or,
+#: when the walk cannot reach the end, the archive's last bytes: room for the
+#: manifest.json of a docker-archive of about 150 layers.
+WALK_RESERVE = 16 * 1024
 
 INDEX_TYPES = frozenset(
     {
@@ -75,6 +80,8 @@ class _Walk:
     problem: str | None = None
     """Why the archive is broken (truncated, unreadable header), if it is."""
     budget_hit: bool = False
+    tail_count: int = 0
+    """Members found in the archive's end after the budget stopped the walk."""
 
     @property
     def complete(self) -> bool:
@@ -310,6 +317,53 @@ def _walk(reader: BudgetReader) -> _Walk:
     return walk
 
 
+def _chain_to_end(data: bytes, at: int, base: int, size: int) -> list[tarfile.TarInfo] | None:
+    """The plain members from `data[at:]` on, if their headers lead to the archive's end.
+
+    `data` holds the file from offset `base` to its end at `size`. The chain must
+    hop header to header and end in zero blocks that run to the end of the file:
+    a layer is itself a tar, and its own headers end in zeros with more outside.
+    """
+    members = []
+    while True:
+        if at + BLOCK > len(data):
+            return None
+        block = data[at : at + BLOCK]
+        if block == _ZERO_BLOCK:
+            return members if members and data.count(0, at) == len(data) - at else None
+        member = _plain_header(block, base + at)
+        if member is None:
+            return None
+        members.append(member)
+        at += BLOCK
+        if member.isreg():
+            at += -(-member.size // BLOCK) * BLOCK
+        if base + at > size:
+            return None
+
+
+def _walk_tail(reader: BudgetReader, walk: _Walk) -> None:
+    """Add the members in the archive's last bytes to a walk the budget stopped.
+
+    The remaining budget is read from the end in one piece (kept, so the JSON in
+    it is not paid for twice); the first block-aligned header whose chain leads to
+    the end-of-archive marker starts the members added. Headers that are not
+    plain ustar are left alone.
+    """
+    length = min(reader.remaining, reader.size)
+    start = -(-(reader.size - length) // BLOCK) * BLOCK
+    if reader.size - start < 2 * BLOCK:
+        return
+    data = reader.keep(start, reader.size - start)
+    for at in range(0, len(data) - BLOCK, BLOCK):
+        members = _chain_to_end(data, at, start, reader.size)
+        if members is not None:
+            for member in members:
+                if walk.members.setdefault(_norm(member.name), member) is member:
+                    walk.tail_count += 1
+            return
+
+
 def _read_json(reader: BudgetReader, members: dict[str, tarfile.TarInfo], name: str) -> Any:
     """Read and parse one small JSON member; BudgetExhausted if it does not fit."""
     member = members[name]
@@ -505,6 +559,8 @@ def _docker(reader: BudgetReader, walk: _Walk) -> _Images:
 def probe_archive(reader: BudgetReader) -> ProbeResult:
     """Probe a file with a ustar header at 0. Never raises but OSError."""
     walk = _walk(reader)
+    if walk.budget_hit and walk.problem is None:
+        _walk_tail(reader, walk)
     names = walk.members.keys()
     has_index, has_manifest = "index.json" in names, "manifest.json" in names
     oci_signs = "oci-layout" in names or any(n.startswith("blobs/") for n in names)
@@ -522,6 +578,8 @@ def probe_archive(reader: BudgetReader) -> ProbeResult:
     fmt = Format.DOCKER_ARCHIVE if docker else Format.OCI_ARCHIVE
     error, note = walk.problem, None
     budget_note = f"read budget reached after {walk.count} tar members"
+    if walk.tail_count:
+        budget_note += f" and {walk.tail_count} at the end"
     parsed: dict[str, _Images] = {}
     for name, read in (("index.json", _oci), ("manifest.json", _docker)):
         if name not in names:

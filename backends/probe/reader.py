@@ -90,6 +90,9 @@ class BudgetReader:
         # the SIF reader may find its descriptors inside it; neither pays twice.
         self._head = b""
         self._head_asked = 0
+        # A range read once with `keep`, served again for free (the end of an archive).
+        self._kept_at = 0
+        self._kept = b""
 
     @property
     def remaining(self) -> int:
@@ -113,10 +116,18 @@ class BudgetReader:
         length = min(length, self.size - offset)
         if offset + length <= len(self._head):
             return self._head[offset : offset + length]
+        if self._kept_at <= offset and offset + length <= self._kept_at + len(self._kept):
+            return self._kept[offset - self._kept_at : offset - self._kept_at + length]
         if length > self.remaining:
             raise BudgetExhausted(f"reading {length} bytes at offset {offset}")
         data = self._read_at(offset, length)
         self.bytes_read += len(data)
+        return data
+
+    def keep(self, offset: int, length: int) -> bytes:
+        """Read `length` bytes at `offset` (counted once) and serve reads inside them again free."""
+        data = self.read_at(offset, length)
+        self._kept_at, self._kept = offset, data
         return data
 
     # The file-object protocol tarfile needs.

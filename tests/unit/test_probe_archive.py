@@ -13,10 +13,16 @@ from pathlib import Path
 import pytest
 
 from backends.model import Format
-from backends.probe import probe_fileobj, probe_path
+from backends.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
 from backends.probe.archive import DOCKER_LAYER_TYPE
 from backends.tools.run import run
-from tests.builders import have, make_oci_archive, make_oci_layout, truncated_copy
+from tests.builders import (
+    have,
+    make_docker_archive,
+    make_oci_archive,
+    make_oci_layout,
+    truncated_copy,
+)
 from tests.unit.conftest import PROBE_REF
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -118,6 +124,42 @@ def test_archives_read_only_headers(tmp_path):
     assert result.error is None and result.archive is not None
     assert result.archive.layers[0].size > 2 * 1024**2
     assert result.bytes_read < 16 * 1024
+
+
+@tools
+@needs_umoci_skopeo
+def test_archives_with_more_layers_than_the_walk_can_reach_show_their_refs(tmp_path):
+    # A docker-archive spends four tar members on each layer: at 40 layers the
+    # header walk runs out of budget long before manifest.json, which skopeo
+    # (like docker and podman) writes last. The end of the file holds it.
+    layout = make_oci_layout(tmp_path / "layout", layers=40)
+    docker = make_docker_archive(tmp_path / "docker.tar", "example.org/many:40", layout=layout)
+    oci = make_oci_archive(tmp_path / "oci.tar", "example.org/many:40", layout=layout)
+    truth = skopeo_inspect(f"docker-archive:{docker}")
+    assert len(truth["Layers"]) == 40
+    result = probe_path(str(docker))
+    assert result.format is Format.DOCKER_ARCHIVE and result.error is None
+    assert result.archive is not None
+    assert result.archive.refs == ("example.org/many:40",)
+    assert len(result.archive.layers) == 40
+    assert result.bytes_read <= MAX_HEADER_BYTES
+    assert result.note is not None and "at the end" in result.note
+    # The same image as an oci-archive needs no help: one member a layer.
+    assert probe_path(str(oci)).archive.refs == ("example.org/many:40",)
+
+
+@tools
+@needs_umoci_skopeo
+def test_a_big_archive_cut_short_shows_no_refs_and_does_not_fail(tmp_path):
+    layout = make_oci_layout(tmp_path / "layout", layers=40)
+    docker = make_docker_archive(tmp_path / "docker.tar", "example.org/many:40", layout=layout)
+    size = docker.stat().st_size
+    for cut_at in (size - 1024, size - 3000, size - 5000):
+        cut = truncated_copy(docker, tmp_path / f"cut{cut_at}.tar", cut_at)
+        result = probe_path(str(cut))
+        assert result.format is Format.DOCKER_ARCHIVE, cut_at
+        assert result.archive is None or not result.archive.refs, cut_at
+        assert result.bytes_read <= MAX_HEADER_BYTES, cut_at
 
 
 @tools
