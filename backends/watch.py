@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -192,6 +193,13 @@ class CacheWatcher:
 
     def start(self) -> None:
         """Start watching every root and the threads that flush and supervise."""
+        # watchdog's recursive inotify watch adds a directory made by `mkdir -p
+        # a/b` once for the parent's event and once for its own, and warns about
+        # the second; the watch it keeps is the same, so the warning says nothing
+        # to an admin. Set here, not at import: test runners reset the filters.
+        warnings.filterwarnings(
+            "ignore", message=r"Callback with id .* already exists", category=RuntimeWarning
+        )
         for root in self.roots:
             self._watch_root(root)
         for target, name in ((self._flush_loop, "flush"), (self._supervise, "supervise")):
