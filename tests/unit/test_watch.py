@@ -14,8 +14,8 @@ import pytest
 from backends import watch
 from backends.watch import CacheWatcher, filesystem_type, mount_table, needs_polling
 
-# A warning in the watcher's threads would reach an admin's terminal (watchdog
-# warns when `mkdir -p` races its recursive watch): here it fails the test.
+# A warning from the watcher's threads is noise on stderr (watchdog warns when
+# `mkdir -p` races its recursive watch): here it fails the test.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 MOUNTS = [
