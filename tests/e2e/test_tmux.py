@@ -155,11 +155,10 @@ def test_browse_filter_details_help_live_quit(tmp_path, images, term, size):
         term_tmux.keys("Escape")
         term_tmux.wait_for("Images 3/3")
 
-        # Another admin adds an image: it shows within two seconds.
-        start = time.monotonic()
+        # Another admin adds an image: it shows without a key pressed. How fast
+        # is bench/tui.py's figure (file changed -> on screen), not a timed test's.
         shutil.copyfile(images["zstd"], enroot / "alpine+3.20.sqsh")
         term_tmux.wait_for("alpine:3.20", timeout=10)
-        assert time.monotonic() - start < 2.0 + 0.5  # + capture-pane polling
         assert "Images 4/4" in term_tmux.screen()
 
         term_tmux.keys("q")
