@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,19 +77,31 @@ def copy(
     ctx: JobContext,
     dest: str,
     authfile: str | None,
-    on_layers: Callable[[int, int | None], None],
+    start: float,
+    end: float,
     *,
     writes_to: str,
     cwd: str | None = None,
 ) -> skopeo.ManifestInfo | None:
     """`skopeo copy docker://REF DEST`, with `skopeo inspect` run beside it.
 
-    The inspect tells the layer count (for progress) and the size (for a "no
-    space" message). It runs at the same time as the copy rather than before it,
-    so the copy does not wait for the registry's answer; if it fails, the copy
-    still decides the job. Returns what the inspect found, or None.
+    Progress goes from `start` to `end` as layers arrive. The inspect tells the
+    layer count (for that progress) and the size (for a "no space" message). It
+    runs at the same time as the copy rather than before it, so the copy does
+    not wait for the registry's answer; if it fails, the copy still decides the
+    job. Returns what the inspect found, or None.
     """
     ref = source_ref(ctx)
+
+    def on_layers(done: int, total: int | None) -> None:
+        # A "Copying blob" line starts a layer; count the finished ones.
+        if total is None:
+            ctx.progress(start, f"fetching layer {done}")
+        else:
+            ctx.progress(
+                start + (end - start) * (done - 1) / total, f"fetching {done}/{total} layers"
+            )
+
     counter = skopeo.BlobCounter(None, on_layers)
 
     def ask(runner: Runner) -> skopeo.ManifestInfo:
@@ -127,19 +138,9 @@ def fetch(ctx: JobContext, start: float, end: float) -> Fetched:
     assert ctx.ref is not None
     registry = ctx.ref.normalized().registry or "docker.io"
     layout = os.path.join(ctx.workdir(), "layout")
-
-    def on_layers(done: int, total: int | None) -> None:
-        # A "Copying blob" line starts a layer; count the finished ones.
-        if total is None:
-            ctx.progress(start, f"fetching layer {done}")
-        else:
-            ctx.progress(
-                start + (end - start) * (done - 1) / total, f"fetching {done}/{total} layers"
-            )
-
     with auth_file(ctx.request.credentials, [registry]) as authfile:
         ctx.progress(start, "asking the registry")
-        info = copy(ctx, f"oci:{layout}:{LAYOUT_TAG}", authfile, on_layers, writes_to=layout)
+        info = copy(ctx, f"oci:{layout}:{LAYOUT_TAG}", authfile, start, end, writes_to=layout)
     digest, config = read_layout(layout)
     ctx.progress(end, f"fetched {info.layers} layers" if info else "fetched the layers")
     return Fetched(layout, config, digest)

@@ -65,18 +65,12 @@ def run_runtime(ctx: JobContext, authfile: str | None) -> None:
 def run_builtin(ctx: JobContext, authfile: str | None) -> None:
     """`skopeo copy docker://REF oci-archive:TEMP:REF`."""
     ref = pipeline.source_ref(ctx)
-
-    def on_layers(done: int, total: int | None) -> None:
-        if total is None:
-            ctx.progress(None, f"fetching layer {done}")
-        else:
-            ctx.progress(0.95 * (done - 1) / total, f"fetching {done}/{total} layers")
-
     pipeline.copy(
         ctx,
         f"oci-archive:{os.path.basename(ctx.temp)}:{ref}",
         authfile,
-        on_layers,
+        0.0,
+        0.95,
         writes_to=ctx.temp,
         cwd=os.path.dirname(ctx.temp),
     )

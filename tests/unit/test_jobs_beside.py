@@ -121,7 +121,8 @@ def test_when_copy_and_inspect_both_fail_the_copy_is_reported(ctx, tmp_path) -> 
             ctx,
             f"oci:{tmp_path}/layout:image",
             None,
-            lambda done, total: None,
+            0.0,
+            0.4,
             writes_to=str(tmp_path / "layout"),
         )
     assert "copy" in caught.value.argv
