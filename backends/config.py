@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from backends.model import CacheKind
+from imgcache.backends.inventory.model import CacheKind
 
 SYSTEM_CONFIG = "/etc/imgcache/config.toml"
 DETERMINED_CONFIG = "/etc/determined/master.yaml"

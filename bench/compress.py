@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from backends.config import Settings  # noqa: E402
-from backends.maintenance.compress import compress_image  # noqa: E402
-from backends.maintenance.squashopts import from_mksquashfs  # noqa: E402
+from imgcache.backends.config import Settings  # noqa: E402
+from imgcache.backends.maintenance.compress import compress_image  # noqa: E402
+from imgcache.backends.maintenance.squashopts import from_mksquashfs  # noqa: E402
 from tests.builders import have  # noqa: E402
 
 TARGET = 1.10

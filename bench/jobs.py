@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compress  # bench/compress.py
 
-from backends.config import CacheSpec, Settings
-from backends.jobs import JobQueue, JobRequest, JobState
-from backends.model import CacheKind
-from backends.tools.run import run
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState
+from imgcache.backends.tools.run import run
 from tests.integration.images import build_image
 from tests.integration.registry import Registry
 

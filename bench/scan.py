@@ -65,12 +65,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from backends import probe  # noqa: E402
-from backends.config import CacheSpec, Settings  # noqa: E402
-from backends.findings import evaluate  # noqa: E402
-from backends.inventory import Catalog  # noqa: E402
-from backends.model import CacheKind  # noqa: E402
-from backends.scan import Scanner, ScanStats  # noqa: E402
+from imgcache.backends.config import CacheSpec, Settings  # noqa: E402
+from imgcache.backends.inventory import probe  # noqa: E402
+from imgcache.backends.inventory.catalog import Catalog  # noqa: E402
+from imgcache.backends.inventory.findings import evaluate  # noqa: E402
+from imgcache.backends.inventory.model import CacheKind  # noqa: E402
+from imgcache.backends.inventory.scan import Scanner, ScanStats  # noqa: E402
 from tests.builders import (  # noqa: E402
     have,
     make_oci_archive,

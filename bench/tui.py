@@ -1,8 +1,8 @@
 """Benchmark the app at 1,000 and 10,000 images: first paint, key latency, live refresh.
 
-    .venv/bin/python bench/tui.py                 # 1,000 and 10,000 images
-    .venv/bin/python bench/tui.py --sizes 10000 --keys 400 --events 20
-    .venv/bin/python bench/tui.py --tmux          # also time the real command in tmux
+    .venv/bin/python bench/imgcache.tui.py                 # 1,000 and 10,000 images
+    .venv/bin/python bench/imgcache.tui.py --sizes 10000 --keys 400 --events 20
+    .venv/bin/python bench/imgcache.tui.py --tmux          # also time the real command in tmux
 
 Caches are sparse files with real headers (the demo's writers), kept between runs
 under --dir. The app runs headless in this process with the real factory, the real
@@ -40,9 +40,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.config import load_settings
-from backends.demo import GiB, MiB, write_sif, write_squashfs
-from tui.app import create_app
+from imgcache.backends.config import load_settings
+from imgcache.backends.demo import GiB, MiB, write_sif, write_squashfs
+from imgcache.tui.app import create_app
 
 NAV_KEYS = ["j", "j", "k", "ctrl+d", "ctrl+u", "G", "g", "j", "pagedown", "pageup"]
 DAY = 86400

@@ -1,7 +1,7 @@
 """Build real image files with the real tools, for tests of every layer.
 
 Each builder runs the program an admin would (mksquashfs, siftool, umoci, skopeo)
-through `backends.tools.run.run` and returns the path it made, so tests check
+through `imgcache.backends.tools.run.run` and returns the path it made, so tests check
 imgcache against what those tools actually write, not against our own idea of
 the formats. Callers skip when `have(...)` says a tool is missing.
 """
@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from backends.tools.run import run
+from imgcache.backends.tools.run import run
 
 #: A def file like the ones `singularity build` embeds.
 DEFFILE = b"Bootstrap: docker\nFrom: alpine:3.19\n\n%runscript\n    exec /bin/hello\n"

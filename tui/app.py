@@ -4,9 +4,9 @@
 screenshot script use. The app paints its layout at once and scans in a thread
 worker; the watcher's threads post the directories that changed and a worker
 re-lists only those; a periodic full scan corrects whatever events missed. The UI
-thread never touches the disk: it only receives `tui.messages` and hands the
+thread never touches the disk: it only receives `imgcache.tui.messages` and hands the
 data down to the main screen. Jobs (pull, add, compress, delete, gc, fix-perms)
-run on `backends.jobs.JobQueue`'s threads; `tui.job_control.JobControl` is the
+run on `backends.jobs.queue.JobQueue`'s threads; `tui.job_control.JobControl` is the
 app's side of it, `tui.maintenance_control` asks before the maintenance jobs. With
 `Settings.read_only` every action that writes is gone: its bindings are hidden
 and refuse (`check_action`), the palette and the help screen leave them out, and
@@ -26,14 +26,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
-from backends.config import ConfigError, Settings
-from backends.inventory import Catalog, Inventory, open_catalog
-from backends.watch import CacheWatcher
-from tui.commands import ImgcacheCommands
-from tui.job_control import JobControl
-from tui.keys import WRITE_ACTIONS, WRITE_BINDINGS, binding_sections, known_binding_ids
-from tui.maintenance_control import MaintenanceControl
-from tui.messages import (
+from imgcache.backends.config import ConfigError, Settings
+from imgcache.backends.inventory.catalog import Catalog, Inventory, open_catalog
+from imgcache.backends.watch import CacheWatcher
+from imgcache.tui.commands import ImgcacheCommands
+from imgcache.tui.job_control import JobControl
+from imgcache.tui.keys import WRITE_ACTIONS, WRITE_BINDINGS, binding_sections, known_binding_ids
+from imgcache.tui.maintenance_control import MaintenanceControl
+from imgcache.tui.messages import (
     CachesDirty,
     InventoryReady,
     JobsReady,
@@ -42,14 +42,14 @@ from tui.messages import (
     ScanProgress,
     WatchStatus,
 )
-from tui.screens.caches import CachesScreen, caches_report
-from tui.screens.help import HelpEntry, HelpScreen, help_entries
-from tui.screens.main import MainScreen
-from tui.widgets.cache_tree import totals
-from tui.widgets.defaults_panel import DefaultsPanel
-from tui.widgets.job_list import JobList
-from tui.widgets.rows import plan
-from tui.widgets.summary import FreeSpace, summary_text
+from imgcache.tui.screens.caches import CachesScreen, caches_report
+from imgcache.tui.screens.help import HelpEntry, HelpScreen, help_entries
+from imgcache.tui.screens.main import MainScreen
+from imgcache.tui.widgets.cache_tree import totals
+from imgcache.tui.widgets.defaults_panel import DefaultsPanel
+from imgcache.tui.widgets.job_list import JobList
+from imgcache.tui.widgets.rows import plan
+from imgcache.tui.widgets.summary import FreeSpace, summary_text
 
 #: Watcher messages kept for the caches screen.
 _EVENTS_KEPT = 50

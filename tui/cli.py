@@ -14,9 +14,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from backends.findings import ORDER, VOCABULARY
-from tui import cli_jobs, cli_maintenance
-from tui.cli_common import (
+from imgcache.backends.inventory.findings import ORDER, VOCABULARY
+from imgcache.tui import cli_jobs, cli_maintenance
+from imgcache.tui.cli_common import (
     EXIT_ERROR,
     EXIT_OK,
     Fail,
@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """`imgcache list`."""
-    from backends.export import image_dict
-    from tui.listing import print_images
+    from imgcache.backends.inventory.export import image_dict
+    from imgcache.tui.listing import print_images
 
     inventory = scan_inventory(args)
     images = list(inventory.images)
@@ -149,9 +149,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_defaults(args: argparse.Namespace) -> int:
     """`imgcache defaults`."""
-    from backends.defaults import choose_profile, load_profiles
-    from backends.export import defaults_dict, profile_dict
-    from tui.listing import print_defaults, print_profiles
+    from imgcache.backends.inventory.defaults import choose_profile, load_profiles
+    from imgcache.backends.inventory.export import defaults_dict, profile_dict
+    from imgcache.tui.listing import print_defaults, print_profiles
 
     if args.profiles:
         current = choose_profile(load_settings(args)).name
@@ -185,7 +185,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`imgcache demo create DIR`."""
-    from backends.demo import create_demo
+    from imgcache.backends.demo import create_demo
 
     try:
         config = create_demo(args.dir, time.time())
@@ -206,7 +206,7 @@ def demo_dir() -> str:
 def cmd_app(args: argparse.Namespace) -> int:
     """`imgcache` with no command: the app."""
     if args.demo:
-        from backends.demo import create_demo
+        from imgcache.backends.demo import create_demo
 
         config = create_demo(demo_dir(), time.time())
         args.config = str(config)
@@ -216,7 +216,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
         settings = replace(settings, read_only=True)
     try:
-        from tui.app import run_app
+        from imgcache.tui.app import run_app
     except ImportError as exc:
         raise Fail(f"the app cannot start: {exc}") from None
     return run_app(settings)

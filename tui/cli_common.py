@@ -12,12 +12,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from backends import config as config_mod
+from imgcache.backends import config as config_mod
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from backends.inventory import Inventory
+    from imgcache.backends.inventory.catalog import Inventory
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -88,7 +88,7 @@ def load_settings(args: argparse.Namespace) -> config_mod.Settings:
 
 def scan_inventory(args: argparse.Namespace) -> Inventory:
     """Scan the configured caches once; unreadable directories are warned about."""
-    from backends.inventory import open_catalog
+    from imgcache.backends.inventory.catalog import open_catalog
 
     settings = load_settings(args)
     try:

@@ -1,6 +1,6 @@
 """`imgcache pull` and `imgcache add`: fill a cache from the command line.
 
-Both run jobs on the same `backends.jobs.JobQueue` the app uses. On a terminal
+Both run jobs on the same `imgcache.backends.jobs.queue.JobQueue` the app uses. On a terminal
 they draw a progress bar per job; on a pipe they print plain lines,
 `pull docker.io/x:y -> /path: fetching 3/12 layers`, at most every few seconds
 per job, then `... : done` or `... : failed: reason`. Ctrl-C cancels every
@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from backends import config as config_mod
-from backends.config import CacheSpec, Settings
-from backends.jobs import JobQueue, JobRequest, JobState, JobStatus
-from tui.cli_common import Formatter, add_common_options, load_settings, usage
+from imgcache.backends import config as config_mod
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState, JobStatus
+from imgcache.tui.cli_common import Formatter, add_common_options, load_settings, usage
 
 #: Seconds between two plain progress lines of the same job.
 PLAIN_INTERVAL = 5.0
@@ -127,9 +127,9 @@ def _check_root(cache: CacheSpec) -> None:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     """`imgcache pull`."""
-    from backends.credentials import CredentialsError, ask_password
-    from backends.defaults import resolve_defaults
-    from backends.jobkinds import fetch_kind
+    from imgcache.backends.inventory.defaults import resolve_defaults
+    from imgcache.backends.jobs.credentials import CredentialsError, ask_password
+    from imgcache.backends.jobs.kinds import fetch_kind
 
     settings = load_settings(args)
     refs_wanted: list[tuple[str, str]] = [(ref, "") for ref in args.refs]
@@ -174,8 +174,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """`imgcache add FILE REF`."""
-    from backends import probe
-    from backends.caches import NATIVE_FORMATS
+    from imgcache.backends.inventory import probe
+    from imgcache.backends.inventory.caches import NATIVE_FORMATS
 
     settings = load_settings(args)
     if not os.path.isfile(args.file):

@@ -5,7 +5,7 @@ terminal, and refuses without a terminal unless `--yes` is given. PATH|REF
 arguments name a file inside a configured cache, or an image reference looked up
 in every cache (a reference stored more than once is refused with the candidates
 listed). Exit status: 0 done (or nothing to do), 1 refused or failed, 2 usage.
-The work is done by `backends.maintenance`; this module only parses, asks, prints.
+The work is done by `imgcache.backends.maintenance`; this module only parses, asks, prints.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tui.cli_common import Fail, Formatter, add_common_options, print_json, scan_inventory
-from tui.format import human_size
+from imgcache.tui.cli_common import Fail, Formatter, add_common_options, print_json, scan_inventory
+from imgcache.tui.format import human_size
 
 _CODECS = ("gzip", "lzma", "lzo", "xz", "lz4", "zstd")
 _GC_CODES = ("corrupt", "incomplete", "duplicate", "superseded", "stale")
@@ -119,7 +119,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the maintenance command `args.command`."""
-    from backends.maintenance import MaintenanceError
+    from imgcache.backends.maintenance import MaintenanceError
 
     handler: Callable[[argparse.Namespace], int] = {
         "compress": cmd_compress,
@@ -156,9 +156,9 @@ def confirm(command: str, question: str, yes: bool, action: str) -> int | None:
 
 def resolve(inventory: Any, texts: list[str], command: str) -> list[Any]:
     """PlanItems for PATH|REF arguments; `_Fail` for a ref that matches none or several."""
-    from backends import caches, refs
-    from backends.maintenance import MaintenanceError, PlanItem
-    from backends.maintenance.safety import rel_in_root
+    from imgcache.backends.inventory import caches, refs
+    from imgcache.backends.maintenance import MaintenanceError, PlanItem
+    from imgcache.backends.maintenance.safety import rel_in_root
 
     by_path = {image.path: image for image in inventory.images}
     items: list[PlanItem] = []
@@ -230,7 +230,7 @@ def _trash_note(settings: Any, purge: bool) -> str:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     """`imgcache rm PATH|REF...`."""
-    from backends.maintenance import trash
+    from imgcache.backends.maintenance import trash
 
     inventory = scan_inventory(args)
     items = resolve(inventory, args.targets, "rm")
@@ -251,7 +251,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """`imgcache gc`: the plan (JSON with --json), then, when confirmed, the deletions."""
-    from backends.maintenance import gc
+    from imgcache.backends.maintenance import gc
 
     inventory = scan_inventory(args)
     plan = gc.plan(inventory, codes=args.finding, days=args.days)
@@ -285,7 +285,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def cmd_fix_perms(args: argparse.Namespace) -> int:
     """`imgcache fix-perms`: the changes (JSON with --json), then, when confirmed, made."""
-    from backends.maintenance import perms
+    from imgcache.backends.maintenance import perms
 
     inventory = scan_inventory(args)
     plan = perms.plan_permissions(inventory)
@@ -329,9 +329,9 @@ def _progress_printer() -> Callable[[float | None, str], None] | None:
 
 def cmd_compress(args: argparse.Namespace) -> int:
     """`imgcache compress PATH|REF...`."""
-    from backends.maintenance import MaintenanceError
-    from backends.maintenance.compress import SIGNED_WARNING, compress_image
-    from backends.maintenance.squashopts import from_mksquashfs
+    from imgcache.backends.maintenance import MaintenanceError
+    from imgcache.backends.maintenance.compress import SIGNED_WARNING, compress_image
+    from imgcache.backends.maintenance.squashopts import from_mksquashfs
 
     inventory = scan_inventory(args)
     try:

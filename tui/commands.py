@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from backends.findings import ORDER, VOCABULARY
-from backends.jobs import missing_default_requests
-from tui.format import human_size
-from tui.job_control import merge_requests
-from tui.widgets.job_lines import subject
-from tui.widgets.plan_view import plural
-from tui.widgets.rows import SORT_COLUMNS, Scope
+from imgcache.backends.inventory.findings import ORDER, VOCABULARY
+from imgcache.backends.jobs.queue import missing_default_requests
+from imgcache.tui.format import human_size
+from imgcache.tui.job_control import merge_requests
+from imgcache.tui.widgets.job_lines import subject
+from imgcache.tui.widgets.plan_view import plural
+from imgcache.tui.widgets.rows import SORT_COLUMNS, Scope
 
 if TYPE_CHECKING:
-    from tui.app import ImgcacheApp
+    from imgcache.tui.app import ImgcacheApp
 
 Command = tuple[str, str, Callable[[], object]]
 
@@ -131,7 +131,7 @@ class ImgcacheCommands(Provider):
     """imgcache's actions for the command palette (ctrl+p)."""
 
     def _app(self) -> ImgcacheApp | None:
-        from tui.app import ImgcacheApp
+        from imgcache.tui.app import ImgcacheApp
 
         return self.app if isinstance(self.app, ImgcacheApp) else None
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import humanize
 
-from backends import refs
-from backends.model import Image
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import Image
 
 #: Badge colours per finding, readable in 16, 256 and true colour.
 FINDING_STYLES = {

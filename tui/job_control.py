@@ -1,6 +1,6 @@
 """The app's side of the job queue: open it, submit to it, show and announce what it does.
 
-`backends.jobs.JobQueue` runs the jobs on its own threads and calls back on them
+`imgcache.backends.jobs.queue.JobQueue` runs the jobs on its own threads and calls back on them
 with `JobStatus` snapshots; here each snapshot becomes a `JobsUpdated` message
 (collapsing while queued) and nothing else happens on those threads. On the UI
 thread the snapshots go down to the jobs pane, a job's end is announced once
@@ -24,19 +24,25 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from backends.defaults import Presence
-from backends.jobkinds import fetch_kind
-from backends.jobs import JobQueue, JobRequest, JobState, JobStatus, missing_default_requests
-from tui.maintenance_control import touched_dirs
-from tui.messages import JobsReady, JobsUpdated
-from tui.screens.add_dialog import AddChoice, AddDialog
-from tui.screens.confirm import ConfirmDialog
-from tui.screens.job_log import JobLogScreen
-from tui.screens.pull_dialog import PullChoice, PullDialog
-from tui.widgets.job_lines import result_text, subject
+from imgcache.backends.inventory.defaults import Presence
+from imgcache.backends.jobs.kinds import fetch_kind
+from imgcache.backends.jobs.queue import (
+    JobQueue,
+    JobRequest,
+    JobState,
+    JobStatus,
+    missing_default_requests,
+)
+from imgcache.tui.maintenance_control import touched_dirs
+from imgcache.tui.messages import JobsReady, JobsUpdated
+from imgcache.tui.screens.add_dialog import AddChoice, AddDialog
+from imgcache.tui.screens.confirm import ConfirmDialog
+from imgcache.tui.screens.job_log import JobLogScreen
+from imgcache.tui.screens.pull_dialog import PullChoice, PullDialog
+from imgcache.tui.widgets.job_lines import result_text, subject
 
 if TYPE_CHECKING:
-    from tui.app import ImgcacheApp
+    from imgcache.tui.app import ImgcacheApp
 
 #: Seconds `shutdown` waits for cancelled jobs to clean up on the way out.
 SHUTDOWN_WAIT = 15.0

@@ -2,30 +2,30 @@
 
 The help screen lists the bindings section by section in this order; a config's
 `[keys]` table may name any of their ids; read-only mode hides and refuses the
-ones in WRITE_BINDINGS (see `tui.app`), and leaves out the sections of dialogs
+ones in WRITE_BINDINGS (see `imgcache.tui.app`), and leaves out the sections of dialogs
 and screens that only lead to a write (WRITE_SECTIONS).
 """
 
 from __future__ import annotations
 
-from tui.screens.add_dialog import AddDialog
-from tui.screens.caches import CachesScreen
-from tui.screens.compress_dialog import CompressDialog
-from tui.screens.confirm import ConfirmDialog
-from tui.screens.delete_dialog import DeleteDialog
-from tui.screens.details import DetailsScreen
-from tui.screens.finding_picker import FindingPicker
-from tui.screens.gc_plan import GcPlanScreen
-from tui.screens.help import HelpScreen, declared
-from tui.screens.job_log import JobLogScreen
-from tui.screens.main import MainScreen
-from tui.screens.perms_plan import PermsPlanScreen
-from tui.screens.pull_dialog import PullDialog
-from tui.widgets.cache_tree import CacheTree
-from tui.widgets.defaults_panel import DefaultsPanel
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.image_table import ImageTable
-from tui.widgets.job_list import JobList
+from imgcache.tui.screens.add_dialog import AddDialog
+from imgcache.tui.screens.caches import CachesScreen
+from imgcache.tui.screens.compress_dialog import CompressDialog
+from imgcache.tui.screens.confirm import ConfirmDialog
+from imgcache.tui.screens.delete_dialog import DeleteDialog
+from imgcache.tui.screens.details import DetailsScreen
+from imgcache.tui.screens.finding_picker import FindingPicker
+from imgcache.tui.screens.gc_plan import GcPlanScreen
+from imgcache.tui.screens.help import HelpScreen, declared
+from imgcache.tui.screens.job_log import JobLogScreen
+from imgcache.tui.screens.main import MainScreen
+from imgcache.tui.screens.perms_plan import PermsPlanScreen
+from imgcache.tui.screens.pull_dialog import PullDialog
+from imgcache.tui.widgets.cache_tree import CacheTree
+from imgcache.tui.widgets.defaults_panel import DefaultsPanel
+from imgcache.tui.widgets.filter_bar import FilterBar
+from imgcache.tui.widgets.image_table import ImageTable
+from imgcache.tui.widgets.job_list import JobList
 
 #: The app's actions that write (hidden and refused in read-only mode).
 WRITE_ACTIONS = frozenset(
@@ -47,7 +47,7 @@ def binding_sections(read_only: bool = False) -> list[tuple[str, type, bool]]:
 
     With `read_only`, the sections in WRITE_SECTIONS are left out.
     """
-    from tui.app import ImgcacheApp  # the app imports this module
+    from imgcache.tui.app import ImgcacheApp  # the app imports this module
 
     sections = [
         ("Everywhere", ImgcacheApp, True),

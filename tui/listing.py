@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from backends.defaults import ENVIRONMENT_TITLES, load_profiles
-from backends.findings import ORDER
-from backends.inventory import Inventory
-from backends.model import Image
-from tui.format import (
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.inventory.defaults import ENVIRONMENT_TITLES, load_profiles
+from imgcache.backends.inventory.findings import ORDER
+from imgcache.backends.inventory.model import Image
+from imgcache.tui.format import (
     FINDING_STYLES,
     PRESENCE_STYLES,
     compression_label,

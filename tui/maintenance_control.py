@@ -26,24 +26,29 @@ from typing import TYPE_CHECKING
 from rich.console import Group
 from rich.text import Text
 
-from backends.config import CacheSpec
-from backends.inventory import Inventory
-from backends.jobkinds.actions import CompressPayload, DeletePayload, GcPayload, PermsPayload
-from backends.jobs import JobRequest
-from backends.maintenance import MaintenanceError, PlanItem, gc, perms, trash
-from backends.maintenance.compress import SIGNED_QUESTION
-from backends.maintenance.squashopts import from_mksquashfs
-from backends.model import Image
-from tui.format import human_size
-from tui.screens.compress_dialog import CompressDialog, check_images
-from tui.screens.confirm import ConfirmDialog
-from tui.screens.delete_dialog import DeleteDialog, DeletePlan
-from tui.screens.gc_plan import GcChoice, GcPlanScreen
-from tui.screens.perms_plan import PermsPlanScreen
-from tui.widgets.plan_view import plural
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.inventory.model import Image
+from imgcache.backends.jobs.kinds.actions import (
+    CompressPayload,
+    DeletePayload,
+    GcPayload,
+    PermsPayload,
+)
+from imgcache.backends.jobs.queue import JobRequest
+from imgcache.backends.maintenance import MaintenanceError, PlanItem, gc, perms, trash
+from imgcache.backends.maintenance.compress import SIGNED_QUESTION
+from imgcache.backends.maintenance.squashopts import from_mksquashfs
+from imgcache.tui.format import human_size
+from imgcache.tui.screens.compress_dialog import CompressDialog, check_images
+from imgcache.tui.screens.confirm import ConfirmDialog
+from imgcache.tui.screens.delete_dialog import DeleteDialog, DeletePlan
+from imgcache.tui.screens.gc_plan import GcChoice, GcPlanScreen
+from imgcache.tui.screens.perms_plan import PermsPlanScreen
+from imgcache.tui.widgets.plan_view import plural
 
 if TYPE_CHECKING:
-    from tui.app import ImgcacheApp
+    from imgcache.tui.app import ImgcacheApp
 
 
 def touched_dirs(request: JobRequest) -> set[str]:

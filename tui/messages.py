@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.message import Message
 
-from backends.inventory import Inventory
-from backends.jobs import JobQueue, JobStatus
-from backends.watch import WatchMode
-from tui.widgets.cache_tree import Totals
-from tui.widgets.rows import Plan
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.jobs.queue import JobQueue, JobStatus
+from imgcache.backends.watch import WatchMode
+from imgcache.tui.widgets.cache_tree import Totals
+from imgcache.tui.widgets.rows import Plan
 
 
 @dataclass

@@ -15,6 +15,6 @@ Modules: `safety` (resolving paths inside a root), `trash` (delete, trash, purge
 
 from __future__ import annotations
 
-from backends.maintenance.common import MaintenanceError, PlanItem, total_bytes
+from imgcache.backends.maintenance.common import MaintenanceError, PlanItem, total_bytes
 
 __all__ = ["MaintenanceError", "PlanItem", "total_bytes"]

@@ -2,7 +2,7 @@
 
 Progress follows the job convention: `on_progress(fraction, text)` with `fraction`
 in 0..1, or None while the end cannot be estimated. Temporary files are named like
-`backends.publish` names its own (`.imgcache-<final name>.<host>-<pid>-<seq>.tmp`),
+`imgcache.backends.jobs.publish` names its own (`.imgcache-<final name>.<host>-<pid>-<seq>.tmp`),
 so the scanner shows them as `incomplete` and the publisher's `cleanup_stale`
 removes the leftovers of a process that died.
 """
@@ -20,8 +20,8 @@ from typing import IO, Any
 
 import humanize
 
-from backends import caches
-from backends.model import FileStat
+from imgcache.backends.inventory import caches
+from imgcache.backends.inventory.model import FileStat
 
 #: The progress callback of a job: (fraction done or None, what is happening).
 ProgressFn = Callable[[float | None, str], None]
@@ -105,7 +105,7 @@ def log(logfile: IO[str] | None, text: str) -> None:
 
 
 def _host() -> str:
-    # Same alphabet as backends.publish.host_name, so its temp-name parser reads ours.
+    # Same alphabet as imgcache.backends.jobs.publish.host_name, so its temp-name parser reads ours.
     name = socket.gethostname().split(".")[0] or "localhost"
     return re.sub(r"[^A-Za-z0-9-]", "-", name)[:32]
 
@@ -134,6 +134,6 @@ def fsync_dir(dir_fd: int) -> None:
 
 def owner_name(uid: int) -> str:
     """The user name of `uid`, or the number when the user is unknown."""
-    from backends.scan import user_name
+    from imgcache.backends.inventory.scan import user_name
 
     return user_name(uid)

@@ -29,9 +29,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import IO, Any
 
-from backends.config import Settings
-from backends.maintenance import rebuild, safety, sifedit, squashopts, verify
-from backends.maintenance.common import (
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory.model import FileStat, Format, ProbeResult, SquashInfo
+from imgcache.backends.inventory.probe import probe_fileobj
+from imgcache.backends.inventory.scan import file_stat
+from imgcache.backends.maintenance import rebuild, safety, sifedit, squashopts, verify
+from imgcache.backends.maintenance.common import (
     MaintenanceError,
     Progress,
     ProgressFn,
@@ -40,11 +43,8 @@ from backends.maintenance.common import (
     log,
     owner_name,
 )
-from backends.maintenance.temps import TempFiles, proc_path
-from backends.model import FileStat, Format, ProbeResult, SquashInfo
-from backends.probe import probe_fileobj
-from backends.scan import file_stat
-from backends.tools.run import CancelToken, ToolError
+from imgcache.backends.maintenance.temps import TempFiles, proc_path
+from imgcache.backends.tools.run import CancelToken, ToolError
 
 #: Codecs worth leaving even when the new image is not smaller (squashfuse cannot mount lzo).
 LEGACY_CODECS = ("lzo",)

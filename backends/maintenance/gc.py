@@ -24,14 +24,14 @@ from typing import IO, Any
 
 import humanize
 
-from backends.config import Settings
-from backends.findings import evaluate
-from backends.inventory import Inventory
-from backends.maintenance import trash
-from backends.maintenance.common import MaintenanceError, PlanItem, ProgressFn, total_bytes
-from backends.maintenance.purge import expired_batches, purge_trash
-from backends.model import Image
-from backends.tools.run import CancelToken
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.inventory.findings import evaluate
+from imgcache.backends.inventory.model import Image
+from imgcache.backends.maintenance import trash
+from imgcache.backends.maintenance.common import MaintenanceError, PlanItem, ProgressFn, total_bytes
+from imgcache.backends.maintenance.purge import expired_batches, purge_trash
+from imgcache.backends.tools.run import CancelToken
 
 #: Findings gc can select by.
 GC_CODES = ("corrupt", "incomplete", "duplicate", "superseded", "stale")
@@ -44,7 +44,7 @@ LIVE_SECONDS = 3600.0
 def possibly_live(image: Image, now: float) -> bool:
     """Whether a writer may still be producing this file, so gc must leave it.
 
-    Temp names will carry their writer's host and pid (`backends.publish`); until
+    Temp names will carry their writer's host and pid (`imgcache.backends.jobs.publish`); until
     gc asks that, any `incomplete` or `corrupt` (e.g. truncated) file modified
     within `LIVE_SECONDS` counts as live. Pass another function to `plan` to change it.
     """

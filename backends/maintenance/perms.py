@@ -16,13 +16,13 @@ import stat
 from dataclasses import dataclass, replace
 from typing import IO, Any
 
-from backends.caches import looks_incomplete
-from backends.inventory import Inventory
-from backends.maintenance import safety
-from backends.maintenance.common import MaintenanceError, Progress, ProgressFn, log
-from backends.model import Format, Image
-from backends.scan import file_stat
-from backends.tools.run import CancelToken
+from imgcache.backends.inventory.caches import looks_incomplete
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.inventory.model import Format, Image
+from imgcache.backends.inventory.scan import file_stat
+from imgcache.backends.maintenance import safety
+from imgcache.backends.maintenance.common import MaintenanceError, Progress, ProgressFn, log
+from imgcache.backends.tools.run import CancelToken
 
 _FILE_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 

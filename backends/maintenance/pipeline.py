@@ -1,4 +1,4 @@
-"""Run `producer | consumer` without a shell, with the conventions of `backends.tools.run`.
+"""Run `producer | consumer` without a shell, with the conventions of `imgcache.backends.tools.run`.
 
 Both programs get their own session (so a cancel kills each whole process group),
 the producer reads /dev/null, both command lines go to the log, and their messages
@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import IO
 
-from backends.tools.run import (
+from imgcache.backends.tools.run import (
     TAIL_LINES,
     Cancelled,
     CancelToken,

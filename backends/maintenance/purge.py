@@ -19,10 +19,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import IO
 
-from backends.caches import TRASH_DIR
-from backends.maintenance import safety
-from backends.maintenance.common import PlanItem, Progress, ProgressFn, human, log
-from backends.tools.run import CancelToken
+from imgcache.backends.inventory.caches import TRASH_DIR
+from imgcache.backends.maintenance import safety
+from imgcache.backends.maintenance.common import PlanItem, Progress, ProgressFn, human, log
+from imgcache.backends.tools.run import CancelToken
 
 #: strftime format of the time at the start of a batch name.
 STAMP = "%Y%m%dT%H%M%SZ"

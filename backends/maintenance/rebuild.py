@@ -14,12 +14,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
-from backends.maintenance import squashopts, verify
-from backends.maintenance.common import MaintenanceError, Progress
-from backends.maintenance.pipeline import run_pipeline
-from backends.model import ProbeResult
-from backends.probe import probe_fileobj
-from backends.tools.run import CancelToken, ToolError
+from imgcache.backends.inventory.model import ProbeResult
+from imgcache.backends.inventory.probe import probe_fileobj
+from imgcache.backends.maintenance import squashopts, verify
+from imgcache.backends.maintenance.common import MaintenanceError, Progress
+from imgcache.backends.maintenance.pipeline import run_pipeline
+from imgcache.backends.tools.run import CancelToken, ToolError
 
 
 def check_rebuilt(

@@ -19,10 +19,10 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from backends import caches
-from backends.maintenance.common import MaintenanceError, owner_name
-from backends.model import FileStat
-from backends.scan import file_stat
+from imgcache.backends.inventory import caches
+from imgcache.backends.inventory.model import FileStat
+from imgcache.backends.inventory.scan import file_stat
+from imgcache.backends.maintenance.common import MaintenanceError, owner_name
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -24,11 +24,11 @@ import struct
 from dataclasses import dataclass
 from typing import IO, Any
 
-from backends.maintenance.common import MaintenanceError, ProgressFn
-from backends.probe.sif import DESCRIPTOR_SIZE, HEADER_SIZE
-from backends.tools.run import CancelToken
+from imgcache.backends.inventory.probe.sif import DESCRIPTOR_SIZE, HEADER_SIZE
+from imgcache.backends.maintenance.common import MaintenanceError, ProgressFn
+from imgcache.backends.tools.run import CancelToken
 
-# Same layouts as backends.probe.sif, kept whole here because writing needs every field.
+# Same layouts as inventory.probe.sif, kept whole here because writing needs every field.
 _HEADER = struct.Struct("<32s10s3s3s16s8q")
 _DESCRIPTOR = struct.Struct("<iBIII7q128s384s")
 # Field positions in the unpacked tuples.

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backends.maintenance.common import MaintenanceError
+from imgcache.backends.maintenance.common import MaintenanceError
 
 CODECS = ("gzip", "lzma", "lzo", "xz", "lz4", "zstd")
 #: Compression levels each codec accepts (tar2sqfs checks the same ranges).

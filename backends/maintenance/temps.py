@@ -2,7 +2,7 @@
 
 Temps are created `O_EXCL` with mode 0600 next to the image (so the final rename is
 atomic and needs no copy) under names the scanner shows as `incomplete` and
-`backends.publish.cleanup_stale` recognises. Programs are handed
+`imgcache.backends.jobs.publish.cleanup_stale` recognises. Programs are handed
 `/proc/<pid>/fd/<n>` rather than the name, so they open exactly the file created
 here, whatever happens to the directory's names meanwhile.
 """
@@ -13,7 +13,7 @@ import contextlib
 import functools
 import os
 
-from backends.maintenance.common import MaintenanceError, new_token, temp_name
+from imgcache.backends.maintenance.common import MaintenanceError, new_token, temp_name
 
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 

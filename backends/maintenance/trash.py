@@ -30,10 +30,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from backends.caches import TRASH_DIR
-from backends.config import Settings
-from backends.maintenance import safety
-from backends.maintenance.common import (
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory.caches import TRASH_DIR
+from imgcache.backends.inventory.scan import file_stat
+from imgcache.backends.maintenance import safety
+from imgcache.backends.maintenance.common import (
     MaintenanceError,
     PlanItem,
     Progress,
@@ -41,9 +42,8 @@ from backends.maintenance.common import (
     fsync_dir,
     log,
 )
-from backends.maintenance.purge import batch_name, purge_trash
-from backends.scan import file_stat
-from backends.tools.run import CancelToken
+from imgcache.backends.maintenance.purge import batch_name, purge_trash
+from imgcache.backends.tools.run import CancelToken
 
 
 @dataclass(frozen=True, slots=True)

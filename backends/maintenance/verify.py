@@ -21,11 +21,11 @@ import struct
 from dataclasses import dataclass
 from typing import IO
 
-from backends.maintenance.common import MaintenanceError
-from backends.maintenance.squashopts import SquashOptions
-from backends.model import ProbeResult, SquashInfo
-from backends.probe.squashfs import ABSENT, SUPERBLOCK_SIZE
-from backends.tools.run import CancelToken, run
+from imgcache.backends.inventory.model import ProbeResult, SquashInfo
+from imgcache.backends.inventory.probe.squashfs import ABSENT, SUPERBLOCK_SIZE
+from imgcache.backends.maintenance.common import MaintenanceError
+from imgcache.backends.maintenance.squashopts import SquashOptions
+from imgcache.backends.tools.run import CancelToken, run
 
 # perms, uid/gid, size or "major, minor", date time, name (and " -> target").
 _LINE = re.compile(

@@ -4,7 +4,7 @@ apptainer is preferred when both are installed (singularity is often a
 compatibility link to it). The output file must not exist unless `--force` is
 given; jobs hand it a fresh temp name, so `--force` is never needed. Registry
 credentials go in `APPTAINER_DOCKER_USERNAME`/`_PASSWORD` (see
-`backends.credentials`), never on the argv. apptainer prints skopeo-style
+`imgcache.backends.jobs.credentials`), never on the argv. apptainer prints skopeo-style
 "Copying blob" lines while fetching, which give the fetch progress.
 
 apptainer squashes with its own settings (`apptainer.conf`), not imgcache's

@@ -14,7 +14,7 @@ import shlex
 import shutil
 from collections.abc import Sequence
 
-from backends import refs
+from imgcache.backends.inventory import refs
 
 _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
 

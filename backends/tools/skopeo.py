@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from backends.tools.run import Runner
+from imgcache.backends.tools.run import Runner
 
 _POLICY_FILES = ("/etc/containers/policy.json",)
 _LIST_TYPES = (

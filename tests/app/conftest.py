@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import Settings, load_settings
-from backends.demo import create_demo
+from imgcache.backends.config import Settings, load_settings
+from imgcache.backends.demo import create_demo
 from tests.app.helpers import DEFAULT_REF, FIXED_NOW, ROCM_REF, SNAPSHOT_DIR, pinned_owner
 from tests.builders import (
     have,

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from backends import scan
-from backends.config import Settings
-from backends.jobkinds import fetch_kind
-from backends.jobs import JobRequest, JobState, JobStatus
-from tui.app import ImgcacheApp, create_app
-from tui.widgets.job_lines import LINES_PER_JOB
-from tui.widgets.job_list import JobList
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory import scan
+from imgcache.backends.jobs.kinds import fetch_kind
+from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.tui.app import ImgcacheApp, create_app
+from imgcache.tui.widgets.job_lines import LINES_PER_JOB
+from imgcache.tui.widgets.job_list import JobList
 
 #: The frozen "now" of every app test: 2026-01-15 12:00:00 UTC.
 FIXED_NOW = 1768478400.0
@@ -41,7 +41,7 @@ def pinned_owner() -> Iterator[None]:
     """Show every file as owned by `DEMO_OWNER` while in the block.
 
     The demo's files belong to whoever wrote them (root in CI, a user at a desk);
-    the scanner names owners through `backends.scan.user_name` and `group_name`,
+    the scanner names owners through `imgcache.backends.inventory.scan.user_name` and `group_name`,
     so pinning those keeps snapshots and screenshots the same on every machine.
     """
     saved = scan.user_name, scan.group_name

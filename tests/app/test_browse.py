@@ -11,14 +11,14 @@ import time
 import pytest
 from textual.widgets import Static
 
+from imgcache.tui.screens.details import DetailsScreen
+from imgcache.tui.screens.finding_picker import FindingPicker
+from imgcache.tui.screens.help import HelpScreen
+from imgcache.tui.widgets.cache_tree import CacheTree
+from imgcache.tui.widgets.defaults_panel import DefaultsPanel
+from imgcache.tui.widgets.details import DetailsPane
+from imgcache.tui.widgets.summary import SummaryBar
 from tests.app.helpers import DEFAULT_REF, demo_jobs, make_app, rendered, settle, table_lines
-from tui.screens.details import DetailsScreen
-from tui.screens.finding_picker import FindingPicker
-from tui.screens.help import HelpScreen
-from tui.widgets.cache_tree import CacheTree
-from tui.widgets.defaults_panel import DefaultsPanel
-from tui.widgets.details import DetailsPane
-from tui.widgets.summary import SummaryBar
 
 pytestmark = pytest.mark.tools
 

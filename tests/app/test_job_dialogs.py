@@ -13,13 +13,13 @@ import subprocess
 import pytest
 from textual.widgets import Button, Input, Static
 
-from backends import publish
-from backends.jobs import JobState
-from backends.model import CacheKind
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.jobs import publish
+from imgcache.backends.jobs.queue import JobState
+from imgcache.tui.screens.job_log import JobLogScreen
+from imgcache.tui.screens.pull_dialog import PullDialog
+from imgcache.tui.widgets.job_fields import RefField
 from tests.app.helpers import ROCM_REF, make_app, record_notifications, settle, wait_for
-from tui.screens.job_log import JobLogScreen
-from tui.screens.pull_dialog import PullDialog
-from tui.widgets.job_fields import RefField
 
 pytestmark = pytest.mark.tools
 

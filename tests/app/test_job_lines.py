@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from backends.config import CacheSpec
-from backends.jobs import JobRequest, JobState, JobStatus
-from backends.model import CacheKind
-from tui.job_control import merge_requests
-from tui.messages import JobsUpdated
-from tui.widgets.columns import elide_name
-from tui.widgets.job_lines import bar, duration, first_line, second_line, sort_key
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.tui.job_control import merge_requests
+from imgcache.tui.messages import JobsUpdated
+from imgcache.tui.widgets.columns import elide_name
+from imgcache.tui.widgets.job_lines import bar, duration, first_line, second_line, sort_key
 
 CACHE = CacheSpec(CacheKind.SINGULARITY, "/shared/sif")
 ENROOT = CacheSpec(CacheKind.ENROOT, "/shared/enroot")

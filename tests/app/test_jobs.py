@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from backends import probe
-from backends.config import CacheSpec, Settings
-from backends.jobs import JobState
-from backends.model import CacheKind, Format
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory import probe
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs.queue import JobState
+from imgcache.tui.screens.confirm import ConfirmDialog
+from imgcache.tui.screens.job_log import JobLogScreen
+from imgcache.tui.widgets.job_fields import RefField
 from tests.app.helpers import (
     make_app,
     pane_lines,
@@ -29,9 +32,6 @@ from tests.app.helpers import (
 from tests.integration.conftest import BIG_REF, META_REF
 from tests.integration.helpers import leftovers
 from tests.integration.registry import ThrottledProxy, free_port
-from tui.screens.confirm import ConfirmDialog
-from tui.screens.job_log import JobLogScreen
-from tui.widgets.job_fields import RefField
 
 pytestmark = [pytest.mark.tools, pytest.mark.xdist_group("app-registry")]
 

@@ -18,11 +18,12 @@ import time
 
 import pytest
 
-from backends import scan, watch
+from imgcache.backends import watch
+from imgcache.backends.inventory import scan
+from imgcache.tui.app import run_app
+from imgcache.tui.messages import WatchStatus
+from imgcache.tui.widgets.rows import Plan
 from tests.app.helpers import make_app, settle, table_lines, wait_for
-from tui.app import run_app
-from tui.messages import WatchStatus
-from tui.widgets.rows import Plan
 
 pytestmark = pytest.mark.tools
 
@@ -94,7 +95,7 @@ async def test_one_changed_file_updates_only_its_row(real_cache):
 
 async def test_rows_are_diffed_off_the_ui_thread(real_cache, monkeypatch):
     # The worker hands the UI a ready plan; the UI thread never builds rows itself.
-    import tui.screens.main as main_module
+    import imgcache.tui.screens.main as main_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("rows planned on the UI thread")
@@ -149,7 +150,7 @@ async def test_removed_cache_root_is_reported_not_fatal(real_cache):
 
 
 def test_run_app_refuses_a_missing_root_in_one_line(tmp_path, capsys):
-    from backends.config import load_settings
+    from imgcache.backends.config import load_settings
 
     config = tmp_path / "config.toml"
     config.write_text(f'[[cache]]\nkind = "enroot"\npath = "{tmp_path / "nope"}"\n')
@@ -175,7 +176,7 @@ async def test_periodic_full_rescan_finds_what_events_missed(real_cache, real_im
     config = real_cache.config.read_text() + "\n[watch]\nrescan_interval = 0.5\n"
     path = real_cache.base / "config-rescan.toml"
     path.write_text(config)
-    from backends.config import load_settings
+    from imgcache.backends.config import load_settings
 
     app = make_app(load_settings(config=str(path)))
     async with app.run_test(size=(120, 36)):
@@ -188,8 +189,8 @@ async def test_periodic_full_rescan_finds_what_events_missed(real_cache, real_im
 async def test_caches_screen_says_how_each_cache_is_watched(real_cache):
     from textual.widgets import Static
 
+    from imgcache.tui.screens.caches import CachesScreen
     from tests.app.helpers import rendered
-    from tui.screens.caches import CachesScreen
 
     app = make_app(real_cache.settings(), watch=True)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from backends.config import CacheSpec
-from backends.jobkinds.actions import CompressPayload, DeletePayload, PermsPayload
-from backends.jobs import JobRequest
-from backends.maintenance import PlanItem
-from backends.maintenance.perms import PermChange, PermPlan
-from backends.maintenance.squashopts import from_mksquashfs
-from backends.model import CacheKind, Format, ProbeResult, SquashInfo
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult, SquashInfo
+from imgcache.backends.jobs.kinds.actions import CompressPayload, DeletePayload, PermsPayload
+from imgcache.backends.jobs.queue import JobRequest
+from imgcache.backends.maintenance import PlanItem
+from imgcache.backends.maintenance.perms import PermChange, PermPlan
+from imgcache.backends.maintenance.squashopts import from_mksquashfs
+from imgcache.tui.maintenance_control import job_label, touched_dirs
+from imgcache.tui.screens.compress_dialog import check_images
+from imgcache.tui.widgets.marks import Marks, table_title
+from imgcache.tui.widgets.plan_view import file_table
+from imgcache.tui.widgets.rows import RowModel
 from tests.app.helpers import rendered
 from tests.app.test_rows import ROOT, image
-from tui.maintenance_control import job_label, touched_dirs
-from tui.screens.compress_dialog import check_images
-from tui.widgets.marks import Marks, table_title
-from tui.widgets.plan_view import file_table
-from tui.widgets.rows import RowModel
 
 OPTIONS = from_mksquashfs(("-comp", "zstd", "-Xcompression-level", "3", "-b", "1M"))
 

@@ -14,19 +14,19 @@ from dataclasses import replace
 import pytest
 from textual.widgets import Checkbox, Static
 
-from backends.maintenance.compress import SIGNED_QUESTION, SIGNED_WARNING
-from backends.probe import probe_path
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.backends.maintenance.compress import SIGNED_QUESTION, SIGNED_WARNING
+from imgcache.tui.commands import commands
+from imgcache.tui.format import human_size
+from imgcache.tui.keys import WRITE_BINDINGS
+from imgcache.tui.screens.compress_dialog import CompressDialog
+from imgcache.tui.screens.confirm import ConfirmDialog
+from imgcache.tui.screens.delete_dialog import DeleteDialog
+from imgcache.tui.screens.gc_plan import GcPlanScreen
+from imgcache.tui.screens.help import HelpScreen
+from imgcache.tui.screens.perms_plan import PermsPlanScreen
 from tests.app.helpers import FIXED_NOW, make_app, record_notifications, rendered, settle, wait_for
 from tests.builders import have, make_sif
-from tui.commands import commands
-from tui.format import human_size
-from tui.keys import WRITE_BINDINGS
-from tui.screens.compress_dialog import CompressDialog
-from tui.screens.confirm import ConfirmDialog
-from tui.screens.delete_dialog import DeleteDialog
-from tui.screens.gc_plan import GcPlanScreen
-from tui.screens.help import HelpScreen
-from tui.screens.perms_plan import PermsPlanScreen
 
 pytestmark = [
     pytest.mark.tools,

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import pytest
 
+from imgcache.tui import cli
+from imgcache.tui.commands import commands
+from imgcache.tui.keys import WRITE_BINDINGS, binding_sections, known_binding_ids
+from imgcache.tui.screens.help import HelpScreen
+from imgcache.tui.widgets.defaults_panel import DefaultsPanel
 from tests.app.helpers import make_app, settle
-from tui import cli
-from tui.commands import commands
-from tui.keys import WRITE_BINDINGS, binding_sections, known_binding_ids
-from tui.screens.help import HelpScreen
-from tui.widgets.defaults_panel import DefaultsPanel
 
 pytestmark = pytest.mark.tools
 
@@ -88,7 +88,7 @@ async def test_the_same_app_read_write_offers_the_actions(real_cache):
 
 def test_the_read_only_flag_reaches_the_app(real_cache, monkeypatch):
     got = []
-    monkeypatch.setattr("tui.app.run_app", lambda settings: got.append(settings) or 0)
+    monkeypatch.setattr("imgcache.tui.app.run_app", lambda settings: got.append(settings) or 0)
     assert cli.main(["--read-only", "--config", str(real_cache.config)]) == 0
     assert cli.main(["--config", str(real_cache.config)]) == 0
     assert [s.read_only for s in got] == [True, False]

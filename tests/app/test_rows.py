@@ -10,11 +10,18 @@ import dataclasses
 
 from rich.style import Style
 
-from backends.model import CacheKind, FileStat, Finding, Format, Image, ProbeResult
-from tui.format import short_age
-from tui.widgets.columns import badge_segments, fit, layout
-from tui.widgets.rows import PATCH_LIMIT, RowModel, Scope, plan, repo_of
-from tui.widgets.summary import COMPRESSION_SAVING, reclaimable
+from imgcache.backends.inventory.model import (
+    CacheKind,
+    FileStat,
+    Finding,
+    Format,
+    Image,
+    ProbeResult,
+)
+from imgcache.tui.format import short_age
+from imgcache.tui.widgets.columns import badge_segments, fit, layout
+from imgcache.tui.widgets.rows import PATCH_LIMIT, RowModel, Scope, plan, repo_of
+from imgcache.tui.widgets.summary import COMPRESSION_SAVING, reclaimable
 
 ROOT = "/c/enroot"
 PROBE = ProbeResult(Format.SQUASHFS)

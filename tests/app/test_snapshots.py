@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
+from imgcache.tui.screens.delete_dialog import DeleteDialog
+from imgcache.tui.screens.gc_plan import GcPlanScreen
 from tests.app.helpers import DELETE_KEYS, FIXED_NOW, demo_jobs, make_app, settle, wait_for
-from tui.screens.delete_dialog import DeleteDialog
-from tui.screens.gc_plan import GcPlanScreen
 
 
 async def _ready(pilot) -> None:

@@ -156,7 +156,7 @@ def test_browse_filter_details_help_live_quit(tmp_path, images, term, size):
         term_tmux.wait_for("Images 3/3")
 
         # Another admin adds an image: it shows without a key pressed. How fast
-        # is bench/tui.py's figure (file changed -> on screen), not a timed test's.
+        # is bench/imgcache.tui.py's figure (file changed -> on screen), not a timed test's.
         shutil.copyfile(images["zstd"], enroot / "alpine+3.20.sqsh")
         term_tmux.wait_for("alpine:3.20", timeout=10)
         assert "Images 4/4" in term_tmux.screen()

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import CacheSpec, Settings
-from backends.defaults import load_profiles
-from backends.model import CacheKind
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory.defaults import load_profiles
+from imgcache.backends.inventory.model import CacheKind
 from tests.builders import have
 from tests.integration.images import build_image, small_files
 from tests.integration.registry import Registry, free_port

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from backends import caches, probe
-from backends.config import Settings
-from backends.jobs import JobQueue, JobRequest, JobStatus
-from backends.model import ProbeResult
-from backends.tools.run import run
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory import caches, probe
+from imgcache.backends.inventory.model import ProbeResult
+from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobStatus
+from imgcache.backends.tools.run import run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `imgcache ARGS` in a subprocess (stdout a pipe, so plain lines)."""
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "imgcache.tui.cli", *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         capture_output=True,

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from backends.tools.run import run
+from imgcache.backends.tools.run import run
 
 
 def build_image(

@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from backends.tools.run import run
+from imgcache.backends.tools.run import run
 
 START_TIMEOUT = 15.0
 

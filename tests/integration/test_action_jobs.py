@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import Settings, parse_cache_arg
-from backends.inventory import Catalog
-from backends.jobkinds.actions import CompressPayload, DeletePayload, GcPayload, PermsPayload
-from backends.jobs import JobQueue, JobRequest, JobState
-from backends.maintenance import PlanItem, gc, perms
-from backends.probe import probe_path
+from imgcache.backends.config import Settings, parse_cache_arg
+from imgcache.backends.inventory.catalog import Catalog
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.backends.jobs.kinds.actions import (
+    CompressPayload,
+    DeletePayload,
+    GcPayload,
+    PermsPayload,
+)
+from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState
+from imgcache.backends.maintenance import PlanItem, gc, perms
 from tests.builders import have, make_rootfs, make_squashfs
 
 pytestmark = [

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from backends import refs
-from backends.config import CacheSpec
-from backends.jobs import JobRequest, JobState
-from backends.model import CacheKind, Format
-from backends.tools.run import run
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs.queue import JobRequest, JobState
+from imgcache.backends.tools.run import run
 from tests.builders import make_oci_archive, make_sif, make_squashfs
 from tests.integration.conftest import META_REF
 from tests.integration.helpers import (

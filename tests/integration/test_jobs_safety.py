@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import CacheSpec, Settings
-from backends.jobs import JobQueue, JobRequest, JobState
-from backends.model import CacheKind, Format
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState
 from tests.integration.conftest import BIG_REF
 from tests.integration.helpers import REPO, leftovers, probed, run_jobs
 from tests.integration.registry import ThrottledProxy, free_port
@@ -62,7 +62,7 @@ def _start_cli(root: Path, *extra: str, env: dict[str, str] | None = None) -> su
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "imgcache.tui.cli",
             "pull",
             BIG_REF,
             "--cache",

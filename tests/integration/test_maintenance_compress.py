@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import Settings
-from backends.maintenance import MaintenanceError
-from backends.maintenance.compress import compress_image
-from backends.probe import probe_path
-from backends.tools.run import Cancelled, CancelToken
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.backends.maintenance import MaintenanceError
+from imgcache.backends.maintenance.compress import compress_image
+from imgcache.backends.tools.run import Cancelled, CancelToken
 from tests.builders import have, make_rootfs, make_squashfs
 
 pytestmark = pytest.mark.tools
@@ -266,7 +266,7 @@ def test_cancel_leaves_the_original_and_no_temporaries(originals, tmp_path):
 
 
 def test_a_file_changed_since_the_scan_is_refused(originals, tmp_path):
-    from backends.scan import file_stat
+    from imgcache.backends.inventory.scan import file_stat
 
     path = into_cache(tmp_path, originals["lzo-noD"])
     seen = file_stat(os.lstat(path))
@@ -284,9 +284,9 @@ def test_configured_options_that_would_change_the_image_are_refused(originals, t
 
 AS_NOBODY = """
 import json, sys
-from backends.config import Settings
-from backends.maintenance import MaintenanceError
-from backends.maintenance.compress import compress_image
+from imgcache.backends.config import Settings
+from imgcache.backends.maintenance import MaintenanceError
+from imgcache.backends.maintenance.compress import compress_image
 try:
     result = compress_image(sys.argv[1], sys.argv[2], Settings())
     print(json.dumps({"replaced": result.replaced}))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import Settings
-from backends.maintenance import MaintenanceError
-from backends.maintenance.compress import compress_image
-from backends.probe import probe_path
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.backends.maintenance import MaintenanceError
+from imgcache.backends.maintenance.compress import compress_image
 from tests.builders import have, make_rootfs, make_sif, make_squashfs
 
 pytestmark = pytest.mark.tools

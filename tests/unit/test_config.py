@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import (
-    ConfigError,
-    check_cache_paths,
-    load_settings,
-    parse_cache_arg,
-)
-from backends.model import CacheKind
+from imgcache.backends.config import ConfigError, check_cache_paths, load_settings, parse_cache_arg
+from imgcache.backends.inventory.model import CacheKind
 
 
 def write(path: Path, text: str) -> Path:

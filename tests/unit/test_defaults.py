@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backends import refs
-from backends.config import ConfigError, Settings, parse_cache_arg
-from backends.defaults import load_profiles, resolve_defaults
-from backends.inventory import Catalog
+from imgcache.backends.config import ConfigError, Settings, parse_cache_arg
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.catalog import Catalog
+from imgcache.backends.inventory.defaults import load_profiles, resolve_defaults
 from tests.builders import have, make_oci_archive, make_sif, make_squashfs, truncated_copy
 
 pytestmark = pytest.mark.tools

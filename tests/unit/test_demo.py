@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import load_settings
-from backends.findings import ORDER
-from backends.inventory import Catalog
-from backends.tools.run import run
+from imgcache.backends.config import load_settings
+from imgcache.backends.inventory.catalog import Catalog
+from imgcache.backends.inventory.findings import ORDER
+from imgcache.backends.tools.run import run
 from tests.builders import have
 
 NOW = 1_790_000_000.0
@@ -20,7 +20,7 @@ NOW = 1_790_000_000.0
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    from backends.demo import create_demo
+    from imgcache.backends.demo import create_demo
 
     return create_demo(tmp_path_factory.mktemp("demo"), NOW)
 
@@ -100,7 +100,7 @@ def test_tar_reads_demo_archives(inventory):
 
 
 def test_demo_create_is_repeatable(tmp_path):
-    from backends.demo import create_demo
+    from imgcache.backends.demo import create_demo
 
     first = create_demo(tmp_path, time.time())
     second = create_demo(tmp_path, time.time())

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import CacheSpec, Settings
-from backends.defaults import resolve_defaults
-from backends.findings import VOCABULARY, evaluate
-from backends.model import CacheKind, Image
-from backends.probe import probe_path
-from backends.scan import Scanner
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory.defaults import resolve_defaults
+from imgcache.backends.inventory.findings import VOCABULARY, evaluate
+from imgcache.backends.inventory.model import CacheKind, Image
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.backends.inventory.scan import Scanner
 from tests.builders import have, make_sif, make_squashfs, truncated_copy
 
 pytestmark = [

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from backends import jobkinds, refs
-from backends.config import CacheSpec, Settings
-from backends.credentials import Credentials
-from backends.jobkinds.base import Backend, JobContext, JobKind
-from backends.jobs import JobQueue, JobRequest, JobState, JobStatus
-from backends.model import CacheKind, Format
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs import kinds as jobkinds
+from imgcache.backends.jobs.credentials import Credentials
+from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState, JobStatus
 from tests.builders import have
 
 SCRIPT = Backend("builtin", "test script", ("sh",))
@@ -231,7 +232,7 @@ def test_unknown_kinds_are_refused_at_submit(settings) -> None:
 
 
 def test_old_logs_are_pruned(kind, settings) -> None:
-    from backends import jobs
+    from imgcache.backends.jobs import queue as jobs
 
     directory = Path(jobs.log_dir())
     directory.mkdir(parents=True)
@@ -245,8 +246,8 @@ def test_old_logs_are_pruned(kind, settings) -> None:
 
 
 def test_the_one_key_asks_for_each_missing_or_broken_default() -> None:
-    from backends.defaults import DefaultImage, Presence
-    from backends.jobs import missing_default_requests
+    from imgcache.backends.inventory.defaults import DefaultImage, Presence
+    from imgcache.backends.jobs.queue import missing_default_requests
 
     cuda = DefaultImage("cuda", "det/env:cuda", "profile", refs.parse("det/env:cuda"), None)
     cpu = DefaultImage("cpu", "det/env:cpu", "profile", refs.parse("det/env:cpu"), None)

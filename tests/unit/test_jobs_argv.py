@@ -17,15 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from backends import credentials, refs
-from backends.config import CacheSpec, Settings
-from backends.credentials import Credentials
-from backends.jobkinds import enroot_import, pull, rootfs, save
-from backends.jobkinds.base import JobContext
-from backends.jobs import JobRequest, JobState, JobStatus
-from backends.model import CacheKind
-from backends.tools import enroot, siftool, skopeo, squashfs, umoci
-from backends.tools.run import CancelToken
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.jobs import credentials, rootfs
+from imgcache.backends.jobs.credentials import Credentials
+from imgcache.backends.jobs.kinds import enroot_import, pull, save
+from imgcache.backends.jobs.kinds.base import JobContext
+from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.backends.tools import enroot, siftool, skopeo, squashfs, umoci
+from imgcache.backends.tools.run import CancelToken
 
 CREDS = Credentials("alice", "pa ss:wörd")
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from backends import refs
-from backends.config import CacheSpec, Settings
-from backends.jobkinds import pipeline
-from backends.jobkinds.base import JobContext, describe_failure
-from backends.jobs import JobRequest, JobState, JobStatus
-from backends.model import CacheKind
-from backends.tools import skopeo
-from backends.tools.run import Cancelled, CancelToken, ToolError
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.jobs import pipeline
+from imgcache.backends.jobs.kinds.base import JobContext, describe_failure
+from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.backends.tools import skopeo
+from imgcache.backends.tools.run import Cancelled, CancelToken, ToolError
 from tests.builders import have
 
 

@@ -1,4 +1,4 @@
-"""The domain is usable without the UI: importing backends never imports Textual."""
+"""The domain is usable without the UI: importing imgcache.backends never imports Textual."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import sys
 
 PROGRAM = """
 import pkgutil, importlib, sys
-import backends
-for module in pkgutil.walk_packages(backends.__path__, "backends."):
+import imgcache.backends
+for module in pkgutil.walk_packages(imgcache.backends.__path__, "imgcache.backends."):
     importlib.import_module(module.name)
 print(sorted(name for name in sys.modules if name.split(".")[0] == "textual"))
 """
 
 CLI_PROGRAM = """
 import sys
-import tui.cli, tui.listing, tui.format
+import imgcache.tui.cli, imgcache.tui.listing, imgcache.tui.format
 print(sorted(name for name in sys.modules if name.split(".")[0] == "textual"))
 """
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import CacheSpec, Settings
-from backends.demo import write_squashfs
-from backends.inventory import Catalog
-from backends.maintenance import MaintenanceError, gc
-from backends.model import CacheKind
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.demo import write_squashfs
+from imgcache.backends.inventory.catalog import Catalog
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.maintenance import MaintenanceError, gc
 
 DAY = 86400.0
 
@@ -140,8 +140,8 @@ def test_apply_skips_a_file_that_changed_since_the_plan(cache: Path):
 def test_expired_trash_is_in_the_plan_and_apply_purges_only_that(cache: Path):
     import time
 
-    from backends.caches import TRASH_DIR
-    from backends.maintenance import purge
+    from imgcache.backends.inventory.caches import TRASH_DIR
+    from imgcache.backends.maintenance import purge
 
     now = time.time()
     box = cache / TRASH_DIR

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import CacheSpec, Settings
-from backends.demo import write_squashfs
-from backends.inventory import Catalog
-from backends.maintenance import perms
-from backends.model import CacheKind
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.demo import write_squashfs
+from imgcache.backends.inventory.catalog import Catalog
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.maintenance import perms
 
 
 def mode(path: Path) -> int:

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from backends.maintenance import MaintenanceError, verify
-from backends.maintenance.pipeline import bytes_read, run_pipeline
-from backends.tools.run import Cancelled, CancelToken, ToolError
+from imgcache.backends.maintenance import MaintenanceError, verify
+from imgcache.backends.maintenance.pipeline import bytes_read, run_pipeline
+from imgcache.backends.tools.run import Cancelled, CancelToken, ToolError
 
 
 def test_data_flows_from_producer_to_consumer_and_both_commands_are_logged(tmp_path):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.demo import squashfs_superblock, write_sif
-from backends.maintenance import MaintenanceError, sifedit
-from backends.probe import probe_path
+from imgcache.backends.demo import squashfs_superblock, write_sif
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.backends.maintenance import MaintenanceError, sifedit
 
 
 def partition(path: Path, size: int) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.config import DEFAULT_SQUASH_OPTIONS
-from backends.maintenance import MaintenanceError
-from backends.maintenance.squashopts import from_mksquashfs, parse_size
+from imgcache.backends.config import DEFAULT_SQUASH_OPTIONS
+from imgcache.backends.maintenance import MaintenanceError
+from imgcache.backends.maintenance.squashopts import from_mksquashfs, parse_size
 
 
 def test_the_default_options_become_zstd_level_3_with_1m_blocks():

@@ -1,6 +1,6 @@
 """Deleting images: the trash, purging, and every refusal (links, outside paths, owners, swaps).
 
-Images here are sparse files with real squashfs headers (`backends.demo`), so
+Images here are sparse files with real squashfs headers (`imgcache.backends.demo`), so
 these tests need no tools and run in milliseconds.
 """
 
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.caches import TRASH_DIR
-from backends.config import CacheSpec, Settings
-from backends.demo import write_squashfs
-from backends.inventory import Catalog
-from backends.maintenance import MaintenanceError, PlanItem, purge, safety, trash
-from backends.model import CacheKind
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.demo import write_squashfs
+from imgcache.backends.inventory.caches import TRASH_DIR
+from imgcache.backends.inventory.catalog import Catalog
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.maintenance import MaintenanceError, PlanItem, purge, safety, trash
 
 NOW = 1_800_000_000.0
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from backends import scan
-from backends.config import CacheSpec, Settings
-from backends.demo import GiB, MiB, write_sif, write_squashfs
-from backends.inventory import Catalog, Inventory
-from backends.model import CacheKind
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.demo import GiB, MiB, write_sif, write_squashfs
+from imgcache.backends.inventory import scan
+from imgcache.backends.inventory.catalog import Catalog, Inventory
+from imgcache.backends.inventory.model import CacheKind
 
 DAY = 86400
 NOW = 1_750_000_000.0

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends import refs
-from backends.config import Settings
-from backends.defaults import resolve_defaults
-from backends.findings import Evaluator, evaluate
-from backends.model import (
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.defaults import resolve_defaults
+from imgcache.backends.inventory.findings import Evaluator, evaluate
+from imgcache.backends.inventory.model import (
     CacheKind,
     FileStat,
     Finding,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.model import Format
-from backends.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
-from backends.probe.archive import DOCKER_LAYER_TYPE
-from backends.tools.run import run
+from imgcache.backends.inventory.model import Format
+from imgcache.backends.inventory.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
+from imgcache.backends.inventory.probe.archive import DOCKER_LAYER_TYPE
+from imgcache.backends.tools.run import run
 from tests.builders import (
     have,
     make_docker_archive,

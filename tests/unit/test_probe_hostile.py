@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends.model import Format, ProbeResult
-from backends.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
+from imgcache.backends.inventory.model import Format, ProbeResult
+from imgcache.backends.inventory.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
 
 FIXTURES = ["probe_squashfs", "probe_sif", "probe_oci_archive", "probe_docker_archive"]
 

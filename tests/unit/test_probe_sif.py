@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.model import Format, ProbeResult
-from backends.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
-from backends.tools.run import run
+from imgcache.backends.inventory.model import Format, ProbeResult
+from imgcache.backends.inventory.probe import MAX_HEADER_BYTES, probe_fileobj, probe_path
+from imgcache.backends.tools.run import run
 from tests.builders import SIGN_ENTITY, have, make_sif, truncated_copy
 
 pytestmark = [

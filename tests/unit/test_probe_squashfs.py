@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.model import Format
-from backends.probe import probe_fileobj, probe_path
-from backends.probe.squashfs import SquashfsError, parse_superblock
-from backends.tools.run import ToolError, run
+from imgcache.backends.inventory.model import Format
+from imgcache.backends.inventory.probe import probe_fileobj, probe_path
+from imgcache.backends.inventory.probe.squashfs import SquashfsError, parse_superblock
+from imgcache.backends.tools.run import ToolError, run
 from tests.builders import have, make_squashfs, truncated_copy
 
 COMPRESSORS = ["gzip", "lzma", "lzo", "xz", "lz4", "zstd"]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from backends import caches, publish
-from backends.locks import LockBusy, RefLock, held_here, lock_path
+from imgcache.backends.inventory import caches
+from imgcache.backends.jobs import publish
+from imgcache.backends.jobs.locks import LockBusy, RefLock, held_here, lock_path
 
 
 def test_temp_names_are_hidden_incomplete_and_carry_their_owner() -> None:
@@ -127,7 +128,7 @@ def test_no_space_message_names_the_filesystem(tmp_path) -> None:
 
 _HOLDER = """
 import sys, time
-from backends.locks import RefLock
+from imgcache.backends.jobs.locks import RefLock
 lock = RefLock(sys.argv[1], "img:1", what="img:1")
 lock.acquire(5)
 print("held", flush=True)

@@ -1,4 +1,4 @@
-"""Tests for backends.refs: the reference grammar, normalisation and cache file names."""
+"""Tests for inventory.refs: the reference grammar, normalisation and cache file names."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from backends.refs import (
+from imgcache.backends.inventory.refs import (
     Reference,
     RefError,
     enroot_filename,

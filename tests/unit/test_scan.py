@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from backends import scan
-from backends.config import CacheSpec
-from backends.model import CacheKind, Format, Image
-from backends.scan import Change, ProbeMemo, Scanner
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory import scan
+from imgcache.backends.inventory.model import CacheKind, Format, Image
+from imgcache.backends.inventory.scan import Change, ProbeMemo, Scanner
 from tests.builders import have, make_squashfs
 from tests.unit.conftest import PROBE_REF
 

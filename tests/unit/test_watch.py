@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from backends import watch
-from backends.watch import CacheWatcher, filesystem_type, mount_table, needs_polling
+from imgcache.backends import watch
+from imgcache.backends.watch import CacheWatcher, filesystem_type, mount_table, needs_polling
 
 # A warning from the watcher's threads is noise on stderr (watchdog warns when
 # `mkdir -p` races its recursive watch): here it fails the test.

@@ -23,12 +23,12 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, RadioSet, Static
 
-from backends import probe, refs
-from backends.caches import NATIVE_FORMATS
-from backends.config import CacheSpec
-from backends.model import Format
-from tui.format import human_size
-from tui.widgets.job_fields import CachePicker, RefField
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory import probe, refs
+from imgcache.backends.inventory.caches import NATIVE_FORMATS
+from imgcache.backends.inventory.model import Format
+from imgcache.tui.format import human_size
+from imgcache.tui.widgets.job_fields import CachePicker, RefField
 
 #: Seconds the path must rest before it is probed (no probe per keystroke).
 PROBE_DELAY = 0.25

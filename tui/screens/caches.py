@@ -19,10 +19,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from backends.inventory import Inventory
-from backends.watch import WatchMode
-from tui.format import human_size
-from tui.widgets.summary import FreeSpace
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.watch import WatchMode
+from imgcache.tui.format import human_size
+from imgcache.tui.widgets.summary import FreeSpace
 
 
 def caches_report(

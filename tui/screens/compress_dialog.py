@@ -21,13 +21,20 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.binding import Binding
 
-from backends.maintenance import MaintenanceError
-from backends.maintenance.compress import LEGACY_CODECS, SIGNED_WARNING, check_source
-from backends.maintenance.squashopts import SquashOptions
-from backends.model import Image
-from tui.format import compression_label
-from tui.screens.option_dialog import OptionDialog
-from tui.widgets.plan_view import cache_of, file_table, plural, refused_table, section, total_line
+from imgcache.backends.inventory.model import Image
+from imgcache.backends.maintenance import MaintenanceError
+from imgcache.backends.maintenance.compress import LEGACY_CODECS, SIGNED_WARNING, check_source
+from imgcache.backends.maintenance.squashopts import SquashOptions
+from imgcache.tui.format import compression_label
+from imgcache.tui.screens.option_dialog import OptionDialog
+from imgcache.tui.widgets.plan_view import (
+    cache_of,
+    file_table,
+    plural,
+    refused_table,
+    section,
+    total_line,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.binding import Binding
 
-from backends.maintenance import PlanItem, total_bytes
-from tui.screens.option_dialog import OptionDialog
-from tui.widgets.plan_view import items_table, plural, refused_table, section, total_line
+from imgcache.backends.maintenance import PlanItem, total_bytes
+from imgcache.tui.screens.option_dialog import OptionDialog
+from imgcache.tui.widgets.plan_view import items_table, plural, refused_table, section, total_line
 
 
 @dataclass(frozen=True, slots=True)

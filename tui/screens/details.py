@@ -14,9 +14,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from backends.model import Image
-from tui.format import display_name
-from tui.widgets.details import DetailsPane
+from imgcache.backends.inventory.model import Image
+from imgcache.tui.format import display_name
+from imgcache.tui.widgets.details import DetailsPane
 
 
 class DetailsScreen(Screen[None]):

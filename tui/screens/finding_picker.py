@@ -16,8 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from backends.findings import ORDER, VOCABULARY
-from tui.format import FINDING_SHORT, FINDING_STYLES
+from imgcache.backends.inventory.findings import ORDER, VOCABULARY
+from imgcache.tui.format import FINDING_SHORT, FINDING_STYLES
 
 
 def choices(codes: Iterable[tuple[str, ...]]) -> list[tuple[str, Text]]:

@@ -1,6 +1,6 @@
 """The gc screen (`X`): what garbage collection would delete, shown before anything is.
 
-The plan is `backends.maintenance.gc.plan` over the inventory on screen: the
+The plan is `imgcache.backends.maintenance.gc.plan` over the inventory on screen: the
 images that carry any of the chosen findings (the command line's default:
 corrupt, incomplete, duplicate, stale; superseded only when ticked) and the
 trash batches past their grace period. Changing a finding or the stale age
@@ -23,9 +23,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Checkbox, Input, Label, Static
 
-from backends.maintenance.gc import DEFAULT_CODES, GC_CODES, GcPlan
-from tui.screens.plan_screen import PlanScreen
-from tui.widgets.plan_view import items_table, plural, section, total_line
+from imgcache.backends.maintenance.gc import DEFAULT_CODES, GC_CODES, GcPlan
+from imgcache.tui.screens.plan_screen import PlanScreen
+from imgcache.tui.widgets.plan_view import items_table, plural, section, total_line
 
 #: Makes a plan for (findings, stale days).
 GcPlanner = Callable[[tuple[str, ...], int], GcPlan]

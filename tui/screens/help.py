@@ -20,7 +20,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.widgets.summary import COMPRESSION_SAVING
+from imgcache.tui.widgets.summary import COMPRESSION_SAVING
 
 
 @dataclass(frozen=True, slots=True)

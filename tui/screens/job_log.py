@@ -21,8 +21,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log
 from textual.worker import get_current_worker
 
-from backends.jobs import JobStatus
-from tui.widgets.job_lines import subject
+from imgcache.backends.jobs.queue import JobStatus
+from imgcache.tui.widgets.job_lines import subject
 
 #: Seconds between two looks at a running job's log.
 FOLLOW_INTERVAL = 0.2

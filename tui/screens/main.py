@@ -23,20 +23,20 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Tree
 
-from backends.config import Settings
-from backends.inventory import Inventory
-from backends.jobs import JobStatus
-from tui.screens.details import DetailsScreen
-from tui.screens.finding_picker import FindingPicker
-from tui.widgets.cache_tree import CacheTree, Totals, totals
-from tui.widgets.defaults_panel import DefaultsPanel
-from tui.widgets.details import DetailsPane
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.image_table import ImageTable
-from tui.widgets.job_list import JobList
-from tui.widgets.rows import Plan, Scope, cache_names, plan
-from tui.widgets.status import StatusBar
-from tui.widgets.summary import FreeSpace, SummaryBar, summary_text
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.jobs.queue import JobStatus
+from imgcache.tui.screens.details import DetailsScreen
+from imgcache.tui.screens.finding_picker import FindingPicker
+from imgcache.tui.widgets.cache_tree import CacheTree, Totals, totals
+from imgcache.tui.widgets.defaults_panel import DefaultsPanel
+from imgcache.tui.widgets.details import DetailsPane
+from imgcache.tui.widgets.filter_bar import FilterBar
+from imgcache.tui.widgets.image_table import ImageTable
+from imgcache.tui.widgets.job_list import JobList
+from imgcache.tui.widgets.rows import Plan, Scope, cache_names, plan
+from imgcache.tui.widgets.status import StatusBar
+from imgcache.tui.widgets.summary import FreeSpace, SummaryBar, summary_text
 
 #: Below this width the tree folds away; below WIDE x TALL the details pane does.
 TREE_WIDE = 140

@@ -1,6 +1,6 @@
 """The permissions screen (`M`): the mode changes fix-permissions would make, before any is.
 
-The plan is `backends.maintenance.perms.plan_permissions` over the marked
+The plan is `imgcache.backends.maintenance.perms.plan_permissions` over the marked
 images, or over every image when none is marked: each image missing a read bit
 of `permissions.file_mode`, each directory from its cache root down missing an
 r-x bit of `permissions.dir_mode`, one line each as `0600 -> 0644 path`. Bits
@@ -19,9 +19,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 
-from backends.maintenance.perms import PermChange, PermPlan
-from tui.screens.plan_screen import PlanScreen
-from tui.widgets.plan_view import plural, refused_table, section
+from imgcache.backends.maintenance.perms import PermChange, PermPlan
+from imgcache.tui.screens.plan_screen import PlanScreen
+from imgcache.tui.widgets.plan_view import plural, refused_table, section
 
 
 def change_row(change: PermChange) -> tuple[Text, Text, str]:

@@ -19,9 +19,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioSet, Static
 
-from backends.config import CacheSpec
-from backends.credentials import Credentials, CredentialsError
-from tui.widgets.job_fields import CachePicker, RefField
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.jobs.credentials import Credentials, CredentialsError
+from imgcache.tui.widgets.job_fields import CachePicker, RefField
 
 
 @dataclass(frozen=True)

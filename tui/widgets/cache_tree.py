@@ -16,9 +16,9 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from backends.config import CacheSpec
-from tui.format import human_size
-from tui.widgets.rows import NO_REPO, Row, Scope
+from imgcache.backends.config import CacheSpec
+from imgcache.tui.format import human_size
+from imgcache.tui.widgets.rows import NO_REPO, Row, Scope
 
 Totals = dict[tuple[str, str | None], list[int]]
 

@@ -18,8 +18,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from tui.format import FINDING_SHORT, FINDING_STYLES
-from tui.widgets.rows import Row
+from imgcache.tui.format import FINDING_SHORT, FINDING_STYLES
+from imgcache.tui.widgets.rows import Row
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,10 +26,10 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from backends.defaults import ENVIRONMENT_TITLES, Presence
-from backends.inventory import Inventory
-from tui.format import PRESENCE_STYLES
-from tui.hints import hint_key
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.inventory.defaults import ENVIRONMENT_TITLES, Presence
+from imgcache.tui.format import PRESENCE_STYLES
+from imgcache.tui.hints import hint_key
 
 #: A mark per state, so the grid reads at a glance even without colour.
 PRESENCE_MARKS = {

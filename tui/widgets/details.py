@@ -19,9 +19,9 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from backends.findings import VOCABULARY
-from backends.model import ArchiveInfo, Image, SifInfo, SquashInfo
-from tui.format import (
+from imgcache.backends.inventory.findings import VOCABULARY
+from imgcache.backends.inventory.model import ArchiveInfo, Image, SifInfo, SquashInfo
+from imgcache.tui.format import (
     FINDING_SHORT,
     FINDING_STYLES,
     compression_label,

@@ -25,12 +25,20 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from backends.model import Image
-from tui.format import short_age
-from tui.widgets.columns import Column, column_at, fit, header_strip, layout, row_strip, widen
-from tui.widgets.marks import Marks, table_title
-from tui.widgets.rows import SORT_COLUMNS, Patch, Plan, Row, RowModel, Scope, plan
-from tui.widgets.table_cursor import CursorKeys
+from imgcache.backends.inventory.model import Image
+from imgcache.tui.format import short_age
+from imgcache.tui.widgets.columns import (
+    Column,
+    column_at,
+    fit,
+    header_strip,
+    layout,
+    row_strip,
+    widen,
+)
+from imgcache.tui.widgets.marks import Marks, table_title
+from imgcache.tui.widgets.rows import SORT_COLUMNS, Patch, Plan, Row, RowModel, Scope, plan
+from imgcache.tui.widgets.table_cursor import CursorKeys
 
 #: The actions that mark rows (hidden and refused while marking is off: read-only).
 MARK_ACTIONS = frozenset({"toggle_mark", "mark_all", "clear_marks"})

@@ -1,6 +1,6 @@
 """Form fields the job dialogs share: an image reference checked as it is typed, a cache picker.
 
-`RefField` parses what is typed with `backends.refs.parse` on every change and
+`RefField` parses what is typed with `imgcache.backends.inventory.refs.parse` on every change and
 says under the input why it is not a reference (the parser's own words), or
 what it means once it is (the full reference and the file it will become in the
 chosen cache). `CachePicker` lists the configured caches by the names the table
@@ -19,8 +19,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from backends import caches, refs
-from backends.config import CacheSpec
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory import caches, refs
 
 #: What an empty reference field suggests.
 REF_PLACEHOLDER = "e.g. nvcr.io/nvidia/pytorch:25.09-py3"

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from rich.cells import cell_len
 from rich.text import Text
 
-from backends.jobs import JobState, JobStatus
-from tui.widgets.columns import elide_name, fit
+from imgcache.backends.jobs.queue import JobState, JobStatus
+from imgcache.tui.widgets.columns import elide_name, fit
 
 #: A mark and a colour per state, so the list reads without colour too.
 STATE_MARKS = {

@@ -26,9 +26,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
-from backends.jobs import JobState, JobStatus
-from tui.hints import hint_key
-from tui.widgets.job_lines import LINES_PER_JOB, job_lines, placeholder, sort_key
+from imgcache.backends.jobs.queue import JobState, JobStatus
+from imgcache.tui.hints import hint_key
+from imgcache.tui.widgets.job_lines import LINES_PER_JOB, job_lines, placeholder, sort_key
 
 #: Seconds between two frames while a job runs (elapsed time, pulse).
 TICK = 0.2

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from backends.model import Image
-from tui.format import human_size
-from tui.widgets.rows import SORT_KEYS, Row, RowModel
+from imgcache.backends.inventory.model import Image
+from imgcache.tui.format import human_size
+from imgcache.tui.widgets.rows import SORT_KEYS, Row, RowModel
 
 
 class Marks:

@@ -17,8 +17,8 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
-from backends.maintenance import PlanItem
-from tui.format import human_size
+from imgcache.backends.maintenance import PlanItem
+from imgcache.tui.format import human_size
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

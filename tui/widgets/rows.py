@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from backends.config import CacheSpec
-from backends.findings import ORDER
-from backends.model import Format, Image
-from tui.format import compression_label, display_name, human_size
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory.findings import ORDER
+from imgcache.backends.inventory.model import Format, Image
+from imgcache.tui.format import compression_label, display_name, human_size
 
 #: Sortable columns, in the order `s` cycles through them.
 SORT_COLUMNS = ("name", "cache", "format", "comp", "size", "age", "findings")

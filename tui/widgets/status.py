@@ -12,7 +12,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
-from backends.watch import WatchMode
+from imgcache.backends.watch import WatchMode
 
 _METHOD_STYLES = {
     "inotify": "green",

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from rich.text import Text
 from textual.widgets import Static
 
-from backends.inventory import CacheStatus, Inventory
-from backends.model import Image
-from tui.format import human_size
-from tui.widgets.defaults_panel import presence_counts
+from imgcache.backends.inventory.catalog import CacheStatus, Inventory
+from imgcache.backends.inventory.model import Image
+from imgcache.tui.format import human_size
+from imgcache.tui.widgets.defaults_panel import presence_counts
 
 #: Share of an uncompressed squashfs that zstd recompression saves (pyxis: 18G -> 7.1G).
 COMPRESSION_SAVING = 0.6

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textual.geometry import Region
 
-    from tui.widgets.rows import RowModel
+    from imgcache.tui.widgets.rows import RowModel
 
 
 class CursorKeys:

@@ -170,7 +170,7 @@ class Finding:
     """One thing worth an admin's attention about one image."""
 
     code: str
-    """One word of the fixed vocabulary in `backends.findings.VOCABULARY`."""
+    """One word of the fixed vocabulary in `imgcache.backends.inventory.findings.VOCABULARY`."""
     reason: str
     """Why this file has the finding, in a sentence."""
     advice: str = ""

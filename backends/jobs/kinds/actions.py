@@ -1,6 +1,6 @@
 """Actions on images already in a cache, run on the job queue: compress, delete, gc, fix-perms.
 
-Each wraps one `backends.maintenance` operation so the app can show its progress,
+Each wraps one `imgcache.backends.maintenance` operation so the app can show its progress,
 cancel it and keep its log like any pull. The request's `ref` is empty, `label`
 says what it acts on, and `payload` carries the operation's input:
 
@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from backends.jobkinds.base import JobContext, Kind
-from backends.jobs import JobError
-from backends.maintenance import PlanItem, gc, perms, trash
-from backends.maintenance.compress import compress_image
-from backends.maintenance.trash import DeleteResult
-from backends.model import FileStat
+from imgcache.backends.inventory.model import FileStat
+from imgcache.backends.jobs.kinds.base import JobContext, Kind
+from imgcache.backends.jobs.queue import JobError
+from imgcache.backends.maintenance import PlanItem, gc, perms, trash
+from imgcache.backends.maintenance.compress import compress_image
+from imgcache.backends.maintenance.trash import DeleteResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def _payload(ctx: JobContext, kind: type[T]) -> T:
 
 def _deleted(result: DeleteResult, what: str) -> str:
     """One line for a delete's result."""
-    from backends.maintenance.common import human
+    from imgcache.backends.maintenance.common import human
 
     verb = "deleted" if result.purge else "moved to the trash"
     message = f"{len(result.removed)} {what} {verb} ({human(result.bytes)})"

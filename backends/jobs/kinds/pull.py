@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 
-from backends.credentials import apptainer_env
-from backends.jobkinds import pipeline, rootfs
-from backends.jobkinds.base import Backend, JobContext, JobKind
-from backends.model import CacheKind, Format
-from backends.tools import apptainer, siftool, skopeo, umoci
-from backends.tools.run import Runner
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs import pipeline, rootfs
+from imgcache.backends.jobs.credentials import apptainer_env
+from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.tools import apptainer, siftool, skopeo, umoci
+from imgcache.backends.tools.run import Runner
 
 BUILTIN = Backend(
     "builtin",

@@ -13,7 +13,7 @@ into requests: the app's one key. `queue.cleanup_stale()` removes what killed
 jobs left behind; call it once at start-up (it walks every cache).
 
 A job runs in one of `concurrency` worker threads; what it does is a *job kind*
-from `backends.jobkinds` (one module each), so new kinds plug in by name. Every
+from `imgcache.backends.jobs.kinds` (one module each), so new kinds plug in by name. Every
 job writes a log file of its own (commands, tool output, result; never a
 password) under `$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends.
 `on_update` receives an immutable `JobStatus` snapshot on every change of state
@@ -35,11 +35,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from backends import publish
-from backends.config import CacheSpec, Settings
-from backends.credentials import Credentials
-from backends.defaults import Presence
-from backends.tools.run import CancelToken
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory.defaults import Presence
+from imgcache.backends.jobs import publish
+from imgcache.backends.jobs.credentials import Credentials
+from imgcache.backends.tools.run import CancelToken
 
 log = logging.getLogger("imgcache.jobs")
 
@@ -72,7 +72,7 @@ class JobRequest:
     """What to do: a job kind, its reference, the cache it fills, and options."""
 
     kind: str
-    """A name from `backends.jobkinds.KINDS`: pull, import, save, add."""
+    """A name from `imgcache.backends.jobs.kinds.KINDS`: pull, import, save, add."""
     ref: str
     """The image reference as the admin wrote it (validated when the job starts)."""
     cache: CacheSpec
@@ -89,7 +89,7 @@ class JobRequest:
     """A short note shown with the job, e.g. "cuda default"; for actions, what they act on."""
     payload: Any = None
     """What an action job (compress, delete, gc, fix-perms) works on: see
-    `backends.jobkinds.actions` for each kind's payload."""
+    `imgcache.backends.jobs.kinds.actions` for each kind's payload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ def missing_default_requests(
 
     `presences` is `Inventory.presence`; defaults that are file paths are skipped.
     """
-    from backends.jobkinds import fetch_kind
+    from imgcache.backends.jobs.kinds import fetch_kind
 
     requests = []
     for p in presences:
@@ -192,7 +192,7 @@ class JobQueue:
         logs: str | None = None,
         lock_timeout: float | None = None,
     ) -> None:
-        from backends import locks
+        from imgcache.backends.jobs import locks
 
         self.settings = settings
         self.on_update = on_update
@@ -215,7 +215,7 @@ class JobQueue:
         Raises ValueError for a job kind that does not exist; everything else
         about the request is checked when the job runs and reported as its failure.
         """
-        from backends import jobkinds
+        from imgcache.backends.jobs import kinds as jobkinds
 
         try:
             jobkinds.get(request.kind)
@@ -343,7 +343,7 @@ class JobQueue:
             self._run(job)
 
     def _run(self, job: _Job) -> None:
-        from backends.jobkinds.base import execute
+        from imgcache.backends.jobs.kinds.base import execute
 
         def report(**changes: object) -> None:
             with self._cond:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from backends import refs
-from backends.model import CacheKind, Format, ProbeResult
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult
 
 #: Our own trash directory inside each cache (see the delete job); never scanned as images.
 TRASH_DIR = ".imgcache-trash"

@@ -26,9 +26,16 @@ from functools import lru_cache
 
 import humanize
 
-from backends import caches
-from backends.defaults import DefaultImage
-from backends.model import CacheKind, Finding, Format, Image, image_with, new_finding
+from imgcache.backends.inventory import caches
+from imgcache.backends.inventory.defaults import DefaultImage
+from imgcache.backends.inventory.model import (
+    CacheKind,
+    Finding,
+    Format,
+    Image,
+    image_with,
+    new_finding,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +401,7 @@ class Evaluator:
     is handed back as the object handed out last time.
 
     `apply(changes, now)` goes further when the caller knows which records
-    changed (`backends.scan.CacheScanner.take_changes`): it looks only at those,
+    changed (`imgcache.backends.inventory.scan.CacheScanner.take_changes`): it looks only at those,
     their `duplicate` groups, and the images whose `stale` is due to change by
     `now` (kept in a heap by when that is), and returns what changed.
 

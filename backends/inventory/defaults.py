@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from backends import caches, refs
-from backends.config import ENVIRONMENTS, ConfigError, Settings
-from backends.model import CacheKind, Image
+from imgcache.backends.config import ENVIRONMENTS, ConfigError, Settings
+from imgcache.backends.inventory import caches, refs
+from imgcache.backends.inventory.model import CacheKind, Image
 
 #: How each environment is named on screen.
 ENVIRONMENT_TITLES = {"cpu": "CPU", "cuda": "NVIDIA (CUDA)", "rocm": "AMD (ROCm)"}
@@ -40,7 +40,7 @@ class Profile:
 @cache
 def load_profiles() -> dict[str, Profile]:
     """The shipped profiles by name, newest first."""
-    text = resources.files("backends").joinpath("data/profiles.toml").read_text("utf-8")
+    text = resources.files("imgcache.backends").joinpath("data/profiles.toml").read_text("utf-8")
     data = tomllib.loads(text)
     profiles = [
         Profile(

@@ -18,12 +18,12 @@ import contextlib
 import errno
 import os
 
-from backends import probe, refs
-from backends.caches import NATIVE_FORMATS
-from backends.jobkinds.base import Backend, JobContext, JobKind
-from backends.jobs import JobError
-from backends.model import CacheKind, Format, ProbeResult
-from backends.tools import skopeo
+from imgcache.backends.inventory import probe, refs
+from imgcache.backends.inventory.caches import NATIVE_FORMATS
+from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult
+from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.jobs.queue import JobError
+from imgcache.backends.tools import skopeo
 
 COPY = Backend("builtin", "copy", ())
 _CHUNK = 64 * 1024 * 1024

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from backends.model import (
+from imgcache.backends.inventory.model import (
     Format,
     ProbeResult,
     SifDescriptor,
@@ -20,8 +20,12 @@ from backends.model import (
     new_sif_descriptor,
     new_sif_info,
 )
-from backends.probe.reader import BudgetExhausted, BudgetReader
-from backends.probe.squashfs import SUPERBLOCK_SIZE, SquashfsError, parse_superblock
+from imgcache.backends.inventory.probe.reader import BudgetExhausted, BudgetReader
+from imgcache.backends.inventory.probe.squashfs import (
+    SUPERBLOCK_SIZE,
+    SquashfsError,
+    parse_superblock,
+)
 
 MAGIC = b"SIF_MAGIC\0"
 MAGIC_OFFSET = 32
@@ -151,7 +155,7 @@ def _descriptor(area: bytes, at: int) -> SifDescriptor:
     else:
         fstype = parttype = arch = hash_type = None
     # The fast constructor, positional in SifDescriptor's field order (see
-    # backends.model.fast_constructor).
+    # imgcache.backends.inventory.model.fast_constructor).
     return new_sif_descriptor(
         ident,
         datatype,

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zlib import adler32
 
-from backends.model import ArchiveInfo, Format, LayerInfo, ProbeResult
-from backends.probe.reader import BudgetExhausted, BudgetReader
+from imgcache.backends.inventory.model import ArchiveInfo, Format, LayerInfo, ProbeResult
+from imgcache.backends.inventory.probe.reader import BudgetExhausted, BudgetReader
 
 BLOCK = tarfile.BLOCKSIZE
 #: No index or manifest imgcache has to read is larger; a member claiming more is corrupt.

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from backends.defaults import Presence, Profile
-from backends.inventory import Inventory
-from backends.model import Image
+from imgcache.backends.inventory.catalog import Inventory
+from imgcache.backends.inventory.defaults import Presence, Profile
+from imgcache.backends.inventory.model import Image
 
 SCHEMA_VERSION = 1
 

@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from backends.model import fast_constructor
+from imgcache.backends.inventory.model import fast_constructor
 
 __all__ = [
     "RefError",

@@ -10,9 +10,9 @@ actions on images already there (compress, delete, gc, fix-perms) are in
 
 from __future__ import annotations
 
-from backends.jobkinds.base import Kind
-from backends.jobs import JobError
-from backends.model import CacheKind
+from imgcache.backends.inventory.model import CacheKind
+from imgcache.backends.jobs.kinds.base import Kind
+from imgcache.backends.jobs.queue import JobError
 
 KINDS: dict[str, Kind] = {}
 
@@ -44,11 +44,16 @@ def _load() -> None:
     # Imported on first use: the kinds import tools and probes the queue does not need.
     if KINDS:
         return
-    from backends.jobkinds.actions import Compress, Delete, FixPermissions, GarbageCollect
-    from backends.jobkinds.add import Add
-    from backends.jobkinds.enroot_import import Import
-    from backends.jobkinds.pull import Pull
-    from backends.jobkinds.save import Save
+    from imgcache.backends.jobs.kinds.actions import (
+        Compress,
+        Delete,
+        FixPermissions,
+        GarbageCollect,
+    )
+    from imgcache.backends.jobs.kinds.add import Add
+    from imgcache.backends.jobs.kinds.enroot_import import Import
+    from imgcache.backends.jobs.kinds.pull import Pull
+    from imgcache.backends.jobs.kinds.save import Save
 
     for kind in (
         Pull(),

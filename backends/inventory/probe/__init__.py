@@ -18,21 +18,21 @@ import os
 from collections.abc import Callable
 from typing import BinaryIO
 
-from backends.model import Format, ProbeResult, new_probe_result
-from backends.probe.archive import probe_archive
-from backends.probe.reader import (
+from imgcache.backends.inventory.model import Format, ProbeResult, new_probe_result
+from imgcache.backends.inventory.probe.archive import probe_archive
+from imgcache.backends.inventory.probe.reader import (
     MAX_HEADER_BYTES,
     BudgetExhausted,
     BudgetReader,
     fd_read_at,
     fileobj_read_at,
 )
-from backends.probe.sif import MAGIC as SIF_MAGIC
-from backends.probe.sif import MAGIC_OFFSET as SIF_MAGIC_OFFSET
-from backends.probe.sif import probe_sif
-from backends.probe.squashfs import MAGIC as SQUASHFS_MAGIC
-from backends.probe.squashfs import MAGIC_SWAPPED as SQUASHFS_MAGIC_SWAPPED
-from backends.probe.squashfs import SquashfsError, parse_superblock
+from imgcache.backends.inventory.probe.sif import MAGIC as SIF_MAGIC
+from imgcache.backends.inventory.probe.sif import MAGIC_OFFSET as SIF_MAGIC_OFFSET
+from imgcache.backends.inventory.probe.sif import probe_sif
+from imgcache.backends.inventory.probe.squashfs import MAGIC as SQUASHFS_MAGIC
+from imgcache.backends.inventory.probe.squashfs import MAGIC_SWAPPED as SQUASHFS_MAGIC_SWAPPED
+from imgcache.backends.inventory.probe.squashfs import SquashfsError, parse_superblock
 
 __all__ = [
     "MAX_HEADER_BYTES",

@@ -8,7 +8,7 @@ each kind getting it right:
    ref or a path outside the cache root fails here, before any tool runs;
 2. pick the backend (runtime or builtin) and say which;
 3. skip when a good image is already there (unless `replace`);
-4. take the per-reference lock (`backends.locks`), look again;
+4. take the per-reference lock (`imgcache.backends.jobs.locks`), look again;
 5. let the kind write the temp file, probe it (a result that is not a valid image
    of the right kind is never published), then `Publication.commit`;
 6. whatever happens, remove the temp, the scratch directory and the lock.
@@ -30,14 +30,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, ClassVar, Generic, TypeVar
 
-from backends import caches, probe, publish, refs
-from backends.config import Settings
-from backends.credentials import CredentialsError
-from backends.jobs import JobError, JobState, JobStatus
-from backends.locks import LockBusy, RefLock
-from backends.model import CacheKind, Format
-from backends.tools import skopeo
-from backends.tools.run import Cancelled, CancelToken, Completed, Runner, ToolError, run
+from imgcache.backends.config import Settings
+from imgcache.backends.inventory import caches, probe, refs
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs import publish
+from imgcache.backends.jobs.credentials import CredentialsError
+from imgcache.backends.jobs.locks import LockBusy, RefLock
+from imgcache.backends.jobs.queue import JobError, JobState, JobStatus
+from imgcache.backends.tools import skopeo
+from imgcache.backends.tools.run import Cancelled, CancelToken, Completed, Runner, ToolError, run
 
 _UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "eof", "connection reset")
 
@@ -241,7 +242,7 @@ class Kind(ABC):
 
 
 class JobKind(Kind):
-    """A job that writes one new image into a cache; one module each in `backends.jobkinds`."""
+    """A job that writes one new image into a cache; one module each in `jobs.kinds`."""
 
     cache_kinds: ClassVar[tuple[CacheKind, ...]]
     formats: ClassVar[tuple[Format, ...]]
@@ -321,7 +322,7 @@ def verify(path: str, formats: Sequence[Format]) -> None:
 
 def describe_failure(exc: BaseException, ctx: JobContext) -> str:
     """One line for the admin saying why a job failed."""
-    from backends.maintenance import MaintenanceError
+    from imgcache.backends.maintenance import MaintenanceError
 
     if isinstance(exc, JobError | refs.RefError | LockBusy | CredentialsError | MaintenanceError):
         return str(exc)
@@ -430,7 +431,7 @@ def execute(
     lock_timeout: float,
 ) -> tuple[JobState, str]:
     """Run one job to its end; returns the final state and message. Never raises."""
-    from backends import jobkinds
+    from imgcache.backends.jobs import kinds as jobkinds
 
     os.makedirs(os.path.dirname(status.log_path), mode=0o700, exist_ok=True)
     with open(status.log_path, "a", encoding="utf-8") as logfile:

@@ -36,9 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from backends import caches, probe
-from backends.config import CacheSpec
-from backends.model import (
+from imgcache.backends.config import CacheSpec
+from imgcache.backends.inventory import caches, probe
+from imgcache.backends.inventory.model import (
     CacheKind,
     FileStat,
     Format,
@@ -83,7 +83,7 @@ the scan.
 def file_stat(st: os.stat_result) -> FileStat:
     """Keep the parts of an `lstat` result imgcache uses."""
     # The fast constructor, positional in FileStat's field order: one per new or
-    # changed file of a scan (see backends.model.fast_constructor).
+    # changed file of a scan (see imgcache.backends.inventory.model.fast_constructor).
     return new_file_stat(
         st.st_dev,
         st.st_ino,
@@ -312,9 +312,9 @@ _Pending = tuple[str, str, str, FileStat, str | None]
 
 def _on_network_filesystem(path: str) -> bool:
     """True when `path` lies on NFS, Lustre, GPFS and the like (from the mount table)."""
-    # Imported here: backends.watch brings in watchdog, which a one-shot
+    # Imported here: imgcache.backends.watch brings in watchdog, which a one-shot
     # `imgcache list` never needs otherwise.
-    from backends.watch import filesystem_type, needs_polling
+    from imgcache.backends.watch import filesystem_type, needs_polling
 
     return needs_polling(filesystem_type(path))
 
@@ -700,7 +700,7 @@ class CacheScanner:
                 continue
             ref, ref_error = caches.ref_for(kind, full[skip:].lstrip("/"), result)
             # The fast constructor, positional in Image's field order: one per new
-            # or changed file (see backends.model.fast_constructor).
+            # or changed file (see imgcache.backends.inventory.model.fast_constructor).
             image = new_image(
                 kind,
                 root,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 
-from backends.credentials import auth_file
-from backends.jobkinds import pipeline
-from backends.jobkinds.base import Backend, JobContext, JobKind
-from backends.model import CacheKind, Format
-from backends.tools import podman, skopeo
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs import pipeline
+from imgcache.backends.jobs.credentials import auth_file
+from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.tools import podman, skopeo
 
 BUILTIN = Backend("builtin", "builtin (skopeo)", ("skopeo",))
 RUNTIME = Backend("runtime", "podman", ("podman",))

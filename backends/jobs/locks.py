@@ -11,7 +11,7 @@ file that has meanwhile been unlinked tries again on the new one.
 
 Locks are an optimisation, never a guarantee: where they cannot be taken (lock
 directory not writable, `ENOLCK` from an NFS server without lockd, or
-`IMGCACHE_NO_LOCKS=1`) jobs go ahead unlocked, and `backends.publish` still
+`IMGCACHE_NO_LOCKS=1`) jobs go ahead unlocked, and `imgcache.backends.jobs.publish` still
 leaves exactly one complete file.
 """
 
@@ -26,8 +26,8 @@ import re
 import threading
 import time
 
-from backends.publish import LOCK_DIR, host_name, make_dirs
-from backends.tools.run import CancelToken
+from imgcache.backends.jobs.publish import LOCK_DIR, host_name, make_dirs
+from imgcache.backends.tools.run import CancelToken
 
 #: Seconds a job waits for another's lock before giving up (IMGCACHE_LOCK_TIMEOUT).
 DEFAULT_TIMEOUT = 600.0

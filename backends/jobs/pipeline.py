@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from backends.credentials import auth_file
-from backends.jobkinds.base import JobContext
-from backends.tools import skopeo, squashfs, umoci
-from backends.tools.run import Runner, ToolError
+from imgcache.backends.jobs.credentials import auth_file
+from imgcache.backends.jobs.kinds.base import JobContext
+from imgcache.backends.tools import skopeo, squashfs, umoci
+from imgcache.backends.tools.run import Runner, ToolError
 
 #: The tag the image gets inside the scratch OCI layout.
 LAYOUT_TAG = "image"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from backends.model import SquashInfo, new_squash_info
+from imgcache.backends.inventory.model import SquashInfo, new_squash_info
 
 #: The squashfs 4.0 magic, little-endian "hsqs".
 MAGIC = b"hsqs"
@@ -163,7 +163,7 @@ def _info(
 ) -> SquashInfo:
     """The SquashInfo of a (4.0) superblock that passed every check."""
     # The fast constructor, positional in SquashInfo's field order: this runs for
-    # every squashfs and SIF of a scan (see backends.model.fast_constructor).
+    # every squashfs and SIF of a scan (see imgcache.backends.inventory.model.fast_constructor).
     return new_squash_info(
         COMPRESSORS[compression_id],
         compression_id,

@@ -7,7 +7,7 @@ directory. A link is used when an existing file must not be replaced: `link(2)`
 fails instead of replacing, atomically, on NFS too, so a file another admin's
 pull completed meanwhile is never overwritten unless that was asked for.
 
-Locks (`backends.locks`) only keep two admins from doing the same work twice;
+Locks (`imgcache.backends.jobs.locks`) only keep two admins from doing the same work twice;
 correctness never depends on them. The owner's host and pid in the temp
 name let `cleanup_stale` remove leftovers of processes that are gone.
 """
@@ -24,7 +24,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from backends import caches
+from imgcache.backends.inventory import caches
 
 #: Directory in each cache root holding the per-reference lock files.
 LOCK_DIR = caches.LOCK_DIR

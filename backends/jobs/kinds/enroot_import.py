@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 
-from backends import refs
-from backends.credentials import enroot_config
-from backends.jobkinds import pipeline, rootfs
-from backends.jobkinds.base import Backend, JobContext, JobKind
-from backends.model import CacheKind, Format
-from backends.tools import enroot
+from imgcache.backends.inventory import refs
+from imgcache.backends.inventory.model import CacheKind, Format
+from imgcache.backends.jobs import pipeline, rootfs
+from imgcache.backends.jobs.credentials import enroot_config
+from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.tools import enroot
 
 BUILTIN = Backend(
     "builtin", "builtin (skopeo, umoci, mksquashfs)", ("skopeo", "umoci", "mksquashfs")

@@ -27,9 +27,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from backends import config as config_mod
-from backends.config import CacheSpec, Settings
-from backends.defaults import (
+from imgcache.backends import config as config_mod
+from imgcache.backends.config import CacheSpec, Settings
+from imgcache.backends.inventory.defaults import (
     DefaultImage,
     Presence,
     PresencePlan,
@@ -37,9 +37,9 @@ from backends.defaults import (
     presence,
     resolve_defaults,
 )
-from backends.findings import Evaluator
-from backends.model import Image
-from backends.scan import Change, ProgressCallback, Scanner, ScanStats, gc_pause
+from imgcache.backends.inventory.findings import Evaluator
+from imgcache.backends.inventory.model import Image
+from imgcache.backends.inventory.scan import Change, ProgressCallback, Scanner, ScanStats, gc_pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ class Catalog:
 
         `progress`, if given, is called as ``progress(done, found)`` from the
         scanning thread while the scan runs, at most ten times a second and once
-        at the end (see `backends.scan.ProgressCallback`); meant for a "reading
+        at the end (see `imgcache.backends.inventory.scan.ProgressCallback`); meant for a "reading
         headers 3,200/10,000" line during a long first scan.
         """
         change, stats = self.scanner.scan(progress)
