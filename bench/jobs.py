@@ -39,7 +39,8 @@ import compress  # bench/compress.py
 
 from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory.model import CacheKind
-from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobRequest, JobState
 from imgcache.backends.tools.run import run
 from tests.integration.images import build_image
 from tests.integration.registry import Registry

@@ -19,19 +19,25 @@ import gc
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from imgcache.backends.config import ConfigError, Settings
 from imgcache.backends.inventory.catalog import Catalog, Inventory, open_catalog
+from imgcache.backends.jobs.states import JobRequest, JobStatus
 from imgcache.backends.watch import CacheWatcher
 from imgcache.tui.commands import ImgcacheCommands
 from imgcache.tui.job_control import JobControl
-from imgcache.tui.keys import WRITE_ACTIONS, WRITE_BINDINGS, binding_sections, known_binding_ids
+from imgcache.tui.keys import (
+    APP_BINDINGS,
+    WRITE_ACTIONS,
+    WRITE_BINDINGS,
+    binding_sections,
+    known_binding_ids,
+)
 from imgcache.tui.maintenance_control import MaintenanceControl
 from imgcache.tui.messages import (
     CachesDirty,
@@ -42,14 +48,13 @@ from imgcache.tui.messages import (
     ScanProgress,
     WatchStatus,
 )
+from imgcache.tui.scan_control import ScanControl
 from imgcache.tui.screens.caches import CachesScreen, caches_report
 from imgcache.tui.screens.help import HelpEntry, HelpScreen, help_entries
 from imgcache.tui.screens.main import MainScreen
-from imgcache.tui.widgets.cache_tree import totals
 from imgcache.tui.widgets.defaults_panel import DefaultsPanel
 from imgcache.tui.widgets.job_list import JobList
-from imgcache.tui.widgets.rows import plan
-from imgcache.tui.widgets.summary import FreeSpace, summary_text
+from imgcache.tui.widgets.summary import FreeSpace
 
 #: Watcher messages kept for the caches screen.
 _EVENTS_KEPT = 50
@@ -61,15 +66,7 @@ class ImgcacheApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "imgcache"
     COMMANDS = App.COMMANDS | {ImgcacheCommands}
-    BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("r", "rescan", "Rescan", id="rescan"),
-        Binding("i", "caches", "Caches", show=False, id="caches"),
-        Binding(
-            "ctrl+p", "command_palette", "Commands", show=False, priority=True, id="command_palette"
-        ),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(
         self,
@@ -87,6 +84,7 @@ class ImgcacheApp(App[int]):
         self.free_space = free_space
         self.watch = watch
         self.main = MainScreen(settings, clock=clock, free_space=free_space)
+        self.scans = ScanControl(self, catalog, free_space)
         self.jobs = JobControl(self)
         self.maintenance = MaintenanceControl(self)
         self.inventory: Inventory | None = None
@@ -96,10 +94,6 @@ class ImgcacheApp(App[int]):
         """perf_counter() marks: created, painted (first frame), loaded (first data)."""
         self.refresh_latencies: deque[float] = deque(maxlen=1000)
         """Seconds from a watcher report to its rows on screen, for the bench."""
-        self._scanning = False
-        self._pending_full = False
-        self._pending_dirs: set[str] = set()
-        self._pending_since = 0.0
 
     # -- start and stop -----------------------------------------------------------
 
@@ -138,61 +132,11 @@ class ImgcacheApp(App[int]):
     @property
     def settled(self) -> bool:
         """True once an inventory is shown and no scan is running or asked for."""
-        return (
-            self.inventory is not None
-            and not self._scanning
-            and not self._pending_full
-            and not self._pending_dirs
-        )
+        return self.inventory is not None and not self.scans.busy
 
     def request_scan(self, dirs: set[str] | None, seen: float = 0.0) -> None:
         """Ask for a full scan (None) or a rescan of `dirs`; requests queue and merge."""
-        if dirs is None:
-            self._pending_full = True
-        else:
-            self._pending_dirs |= dirs
-        if seen and not self._pending_since:
-            self._pending_since = seen
-        if not self._scanning:
-            self._next_scan()
-
-    def _next_scan(self) -> None:
-        if self._pending_full:
-            dirs: frozenset[str] | None = None
-            # A full walk re-lists every directory, the dirty ones included.
-            self._pending_full = False
-            self._pending_dirs.clear()
-        elif self._pending_dirs:
-            dirs = frozenset(self._pending_dirs)
-            self._pending_dirs.clear()
-        else:
-            return
-        started = self._pending_since or time.perf_counter()
-        self._pending_since = 0.0
-        self._scanning = True
-        self._scan(dirs, started)
-
-    @work(thread=True, exit_on_error=False, group="scan", name="scan")
-    def _scan(self, dirs: frozenset[str] | None, started: float) -> None:
-        now = self.clock()
-        # A first scan of a large cache over NFS can take a while: say how far it got.
-        progress = self._post_progress if self.inventory is None else None
-        if dirs is None:
-            inventory = self.catalog.scan(now, progress)
-        else:
-            inventory = self.catalog.rescan(dirs, now)
-        # Diffing rows and adding up totals is the expensive part of showing an
-        # inventory; do it here so the UI thread only swaps the results in. The
-        # table's rows are read, never changed, and no other scan runs meanwhile.
-        main = self.main
-        change = plan(inventory.images, main.table.model.rows, main.names)
-        sums = totals(change.rows.values())
-        summary = summary_text(inventory, main.names, self.free_space)
-        self.post_message(InventoryReady(inventory, dirs is None, started, change, sums, summary))
-
-    def _post_progress(self, done: int, found: int) -> None:
-        # Called on the scanning thread; the status bar is updated on the UI thread.
-        self.post_message(ScanProgress(done, found))
+        self.scans.request(dirs, seen)
 
     def on_scan_progress(self, message: ScanProgress) -> None:
         """Show the first scan's progress in the status bar until its inventory is up."""
@@ -211,9 +155,8 @@ class ImgcacheApp(App[int]):
         elif not message.full and message.inventory.change:
             latency = time.perf_counter() - message.started
             self.refresh_latencies.append(latency)
-        self._scanning = False
         self.call_after_refresh(_tidy_memory)
-        self._next_scan()
+        self.scans.finished()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A scan that raised leaves the last inventory up and says why."""
@@ -223,9 +166,8 @@ class ImgcacheApp(App[int]):
 
     def on_scan_failed(self, message: ScanFailed) -> None:
         """Report the failure in the status bar and carry on."""
-        self._scanning = False
         self.main.status.set_state(scanning=False, notice=f"scan failed: {message.error}")
-        self._next_scan()
+        self.scans.finished()
 
     def _periodic_scan(self) -> None:
         self.request_scan(None)
@@ -282,6 +224,18 @@ class ImgcacheApp(App[int]):
     def on_jobs_updated(self, message: JobsUpdated) -> None:
         """New snapshots of jobs: to the jobs pane, and a notification when one ends."""
         self.jobs.updated(message.statuses.values())
+
+    def submit_jobs(self, requests: Sequence[JobRequest]) -> None:
+        """Queue jobs and show the jobs pane (refused in read-only mode)."""
+        self.jobs.submit(requests)
+
+    def active_jobs(self) -> list[JobStatus]:
+        """The jobs of this session still queued or running."""
+        return self.jobs.active
+
+    def cancel_job(self, job_id: int) -> None:
+        """Cancel one job (its tools' process groups are killed)."""
+        self.jobs.cancel(job_id)
 
     def on_defaults_panel_pull_requested(self, message: DefaultsPanel.PullRequested) -> None:
         """Enter in the defaults panel: pull that default where it is missing."""

@@ -21,7 +21,8 @@ from typing import Any
 
 from imgcache.backends import config as config_mod
 from imgcache.backends.config import CacheSpec, Settings
-from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState, JobStatus
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from imgcache.tui.cli_common import Formatter, add_common_options, load_settings, usage
 
 #: Seconds between two plain progress lines of the same job.

@@ -12,29 +12,27 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from imgcache.backends.inventory.findings import ORDER, VOCABULARY
 from imgcache.backends.jobs.queue import missing_default_requests
 from imgcache.tui.format import human_size
+from imgcache.tui.host import Host
 from imgcache.tui.job_control import merge_requests
 from imgcache.tui.widgets.job_lines import subject
 from imgcache.tui.widgets.plan_view import plural
 from imgcache.tui.widgets.rows import SORT_COLUMNS, Scope
 
-if TYPE_CHECKING:
-    from imgcache.tui.app import ImgcacheApp
-
 Command = tuple[str, str, Callable[[], object]]
 
 
-def commands(app: ImgcacheApp) -> Iterator[Command]:
+def commands(app: Host) -> Iterator[Command]:
     """(name, help, callback) for every command that makes sense now."""
     main = app.main
     model = main.table.model
-    yield ("Rescan all caches", "walk every cache again (r)", app.action_rescan)
+    yield ("Rescan all caches", "walk every cache again (r)", _action(app, "rescan"))
     yield ("Filter by text", "type words to narrow the table (/)", main.action_filter_text)
     yield ("Filter by finding", "pick a finding to show (f)", main.action_filter_finding)
     counts = Counter(code for row in model.rows.values() for code in row.codes)
@@ -65,13 +63,13 @@ def commands(app: ImgcacheApp) -> Iterator[Command]:
     if image is not None:
         yield ("Open details of the selected image", image.path, main.table.action_select)
     yield ("Caches and watch status", "roots, free space, watch modes, problems (i)",
-           app.action_caches)  # fmt: skip
+           _action(app, "caches"))  # fmt: skip
     yield from job_commands(app)
-    yield ("Keys", "every key binding (?)", app.action_help)
-    yield ("Quit imgcache", "leave the app (q)", app.action_quit)
+    yield ("Keys", "every key binding (?)", _action(app, "help"))
+    yield ("Quit imgcache", "leave the app (q)", _action(app, "quit"))
 
 
-def job_commands(app: ImgcacheApp) -> Iterator[Command]:
+def job_commands(app: Host) -> Iterator[Command]:
     """The jobs pane, and in read-write mode the commands that start or stop jobs."""
     main = app.main
     pane = "Hide" if main.job_list.display else "Show"
@@ -79,23 +77,27 @@ def job_commands(app: ImgcacheApp) -> Iterator[Command]:
            main.action_toggle_jobs)  # fmt: skip
     if app.settings.read_only:
         return
-    yield ("Pull an image…", "any reference into a cache of your choice (p)", app.action_pull_ref)
+    yield (
+        "Pull an image…",
+        "any reference into a cache of your choice (p)",
+        _action(app, "pull_ref"),
+    )
     if app.inventory is not None:
         requests = merge_requests(missing_default_requests(app.inventory.presence))
         if requests:
             count = f"{len(requests)} job{'s' if len(requests) > 1 else ''}"
             yield (f"Pull the missing defaults ({count})", "into every cache that lacks them (P)",
-                   app.action_pull_defaults)  # fmt: skip
+                   _action(app, "pull_defaults"))  # fmt: skip
     yield ("Add a local image file…", "a SIF, .sqsh or archive under a reference (a)",
-           app.action_add_file)  # fmt: skip
+           _action(app, "add_file"))  # fmt: skip
     yield from maintenance_commands(app)
-    for status in app.jobs.active:
-        cancel = partial(app.jobs.cancel, status.id)
+    for status in app.active_jobs():
+        cancel = partial(app.cancel_job, status.id)
         what = subject(status)[0]
         yield (f"Cancel job {status.request.kind} {what}", status.phase, cancel)
 
 
-def maintenance_commands(app: ImgcacheApp) -> Iterator[Command]:
+def maintenance_commands(app: Host) -> Iterator[Command]:
     """Marks, compress, delete, gc and fix-perms, named after what they would act on."""
     table = app.main.table
     marks = table.marks
@@ -108,12 +110,16 @@ def maintenance_commands(app: ImgcacheApp) -> Iterator[Command]:
         perms_what = "every image"
     if what:
         yield (f"Compress {what}…", "rebuild with jobs.squash_options, zstd by default (C)",
-               app.action_compress)  # fmt: skip
-        yield (f"Delete {what}…", "to the cache's trash, or purge at once (D)", app.action_delete)
+               _action(app, "compress"))  # fmt: skip
+        yield (
+            f"Delete {what}…",
+            "to the cache's trash, or purge at once (D)",
+            _action(app, "delete"),
+        )
     yield ("Garbage-collect…", "plan by findings and age, then delete what it lists (X)",
-           app.action_gc)  # fmt: skip
+           _action(app, "gc"))  # fmt: skip
     yield (f"Fix permissions of {perms_what}…", "add the configured read bits (M)",
-           app.action_fix_perms)  # fmt: skip
+           _action(app, "fix_perms"))  # fmt: skip
     yield ("Mark every image shown", "space marks one, u clears (*)", table.action_mark_all)
     if marks:
         yield (
@@ -123,31 +129,31 @@ def maintenance_commands(app: ImgcacheApp) -> Iterator[Command]:
         )
 
 
-def _sort(app: ImgcacheApp, column: str) -> None:
+def _action(app: Host, name: str) -> Callable[[], object]:
+    """The app's action `name`, run as its key binding runs it (by name, not by method)."""
+    return partial(app.run_action, name)
+
+
+def _sort(app: Host, column: str) -> None:
     app.main.table.set_sort(column)
 
 
 class ImgcacheCommands(Provider):
     """imgcache's actions for the command palette (ctrl+p)."""
 
-    def _app(self) -> ImgcacheApp | None:
-        from imgcache.tui.app import ImgcacheApp
-
-        return self.app if isinstance(self.app, ImgcacheApp) else None
+    def _app(self) -> Host:
+        # Only the app registers this provider (ImgcacheApp.COMMANDS).
+        return cast(Host, self.app)
 
     async def discover(self) -> Hits:
         """Everything, for the empty palette."""
         app = self._app()
-        if app is None:
-            return
         for name, help_text, callback in commands(app):
             yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         """Commands whose name matches what was typed."""
         app = self._app()
-        if app is None:
-            return
         matcher = self.matcher(query)
         for name, help_text, callback in commands(app):
             score = matcher.match(name)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -26,13 +25,9 @@ from rich.text import Text
 
 from imgcache.backends.inventory.defaults import Presence
 from imgcache.backends.jobs.kinds import fetch_kind
-from imgcache.backends.jobs.queue import (
-    JobQueue,
-    JobRequest,
-    JobState,
-    JobStatus,
-    missing_default_requests,
-)
+from imgcache.backends.jobs.queue import JobQueue, missing_default_requests
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
+from imgcache.tui.host import Host
 from imgcache.tui.maintenance_control import touched_dirs
 from imgcache.tui.messages import JobsReady, JobsUpdated
 from imgcache.tui.screens.add_dialog import AddChoice, AddDialog
@@ -40,9 +35,6 @@ from imgcache.tui.screens.confirm import ConfirmDialog
 from imgcache.tui.screens.job_log import JobLogScreen
 from imgcache.tui.screens.pull_dialog import PullChoice, PullDialog
 from imgcache.tui.widgets.job_lines import result_text, subject
-
-if TYPE_CHECKING:
-    from imgcache.tui.app import ImgcacheApp
 
 #: Seconds `shutdown` waits for cancelled jobs to clean up on the way out.
 SHUTDOWN_WAIT = 15.0
@@ -93,8 +85,8 @@ def plan_text(requests: Sequence[JobRequest], names: Mapping[str, str]) -> Rende
 class JobControl:
     """Everything the app does with jobs; see the module docstring."""
 
-    def __init__(self, app: ImgcacheApp) -> None:
-        self.app = app
+    def __init__(self, host: Host) -> None:
+        self.host = host
         self.queue: JobQueue | None = None
         self.statuses: dict[int, JobStatus] = {}
         """The newest snapshot of every job of this session, by id."""
@@ -104,32 +96,32 @@ class JobControl:
     @property
     def read_only(self) -> bool:
         """True when nothing may be written."""
-        return self.app.settings.read_only
+        return self.host.settings.read_only
 
     # -- the queue's life ---------------------------------------------------------
 
     def open(self) -> None:
         """Open the queue and clean up after killed jobs, in a worker (not in read-only)."""
         if not self.read_only:
-            self.app.run_worker(
+            self.host.run_worker(
                 self._open, thread=True, group="jobs", name="open the job queue",
                 exit_on_error=False,
             )  # fmt: skip
 
     def _open(self) -> None:
-        queue = JobQueue(self.app.settings, on_update=self._on_update)
+        queue = JobQueue(self.host.settings, on_update=self._on_update)
         removed = queue.cleanup_stale()
-        self.app.post_message(JobsReady(queue, removed))
+        self.host.post_message(JobsReady(queue, removed))
 
     def _on_update(self, status: JobStatus) -> None:
         # Runs on the queue's worker threads: post, and touch nothing else.
-        self.app.post_message(JobsUpdated({status.id: status}))
+        self.host.post_message(JobsUpdated({status.id: status}))
 
     def ready(self, message: JobsReady) -> None:
         """The queue is open: say what was cleaned up, submit what waited for it."""
         self.queue = message.queue
         for path in message.removed:
-            self.app.note_event(f"removed a leftover of an interrupted job: {path}")
+            self.host.note_event(f"removed a leftover of an interrupted job: {path}")
         waiting, self._waiting = self._waiting, []
         if waiting:
             self.submit(waiting)
@@ -159,23 +151,25 @@ class JobControl:
                 self._announced.add(status.id)
                 self._announce(status)
                 self._rescan(status)
-        self.app.main.show_jobs_update(fresh)
+        self.host.main.show_jobs_update(fresh)
 
     def _announce(self, status: JobStatus) -> None:
         request = status.request
-        where = self.app.main.names.get(request.cache.path, request.cache.path)
+        where = self.host.main.names.get(request.cache.path, request.cache.path)
         what = f"{request.kind} {subject(status)[0]} → {where}"
         if status.state is JobState.DONE:
-            self.app.notify(f"{what}: {result_text(status)}", title="Job done", markup=False)
+            self.host.notify(f"{what}: {result_text(status)}", title="Job done", markup=False)
         elif status.state is JobState.FAILED:
             reason = status.message.splitlines()[0] if status.message else "failed"
             if len(reason) > NOTE_REASON:
                 # Tools chain their errors: the start says what failed, the end why.
                 head = NOTE_REASON // 3
                 reason = f"{reason[:head]}…{reason[len(reason) - (NOTE_REASON - head - 1) :]}"
-            self.app.notify(f"{what}: {reason}", title="Job failed", severity="error", markup=False)
+            self.host.notify(
+                f"{what}: {reason}", title="Job failed", severity="error", markup=False
+            )
         else:
-            self.app.notify(what, title="Job cancelled", severity="warning", markup=False)
+            self.host.notify(what, title="Job cancelled", severity="warning", markup=False)
 
     def _rescan(self, status: JobStatus) -> None:
         # The watcher sees the new file anyway; this makes it show at once, and
@@ -184,7 +178,7 @@ class JobControl:
         if touched:
             # Actions change files where they are, and may stop half way (cancelled,
             # one file refused): re-list those directories however the job ended.
-            self.app.request_scan(touched)
+            self.host.request_scan(touched)
             return
         if status.state is not JobState.DONE or not status.target:
             return
@@ -194,14 +188,14 @@ class JobControl:
         while directory.startswith(root.rstrip("/") + "/"):
             dirs.add(directory)
             directory = os.path.dirname(directory)
-        self.app.request_scan(dirs)
+        self.host.request_scan(dirs)
 
     # -- submitting -----------------------------------------------------------------
 
     def submit(self, requests: Sequence[JobRequest]) -> None:
         """Queue jobs (merged) and show the jobs pane; refused in read-only mode."""
         if self.read_only:
-            self.app.notify("imgcache is read-only: no jobs", severity="warning")
+            self.host.notify("imgcache is read-only: no jobs", severity="warning")
             return
         requests = merge_requests(requests)
         if self.queue is None:
@@ -209,7 +203,7 @@ class JobControl:
         else:
             statuses = [self.queue.submit(request) for request in requests]
             self.updated(statuses)
-        self.app.main.reveal_jobs()
+        self.host.main.reveal_jobs()
 
     def pull_presences(self, presences: Iterable[Presence]) -> None:
         """Pull the defaults these presences lack (one cell or one row of the panel)."""
@@ -226,7 +220,7 @@ class JobControl:
         else:
             details = {p.detail for p in presences if p.detail}
             note = "nothing to pull here" + (f": {'; '.join(sorted(details))}" if details else "")
-        self.app.notify(note, title="Defaults", markup=False)
+        self.host.notify(note, title="Defaults", markup=False)
 
     # -- dialogs ------------------------------------------------------------------
 
@@ -240,9 +234,9 @@ class JobControl:
                     [JobRequest(kind, choice.ref, choice.cache, credentials=choice.credentials)]
                 )
 
-        main = self.app.main
-        self.app.push_screen(
-            PullDialog(self.app.settings.caches, main.names, cache=main.current_cache()), chosen
+        main = self.host.main
+        self.host.push_screen(
+            PullDialog(self.host.settings.caches, main.names, cache=main.current_cache()), chosen
         )
 
     def ask_add_file(self) -> None:
@@ -252,20 +246,20 @@ class JobControl:
             if choice is not None:
                 self.submit([JobRequest("add", choice.ref, choice.cache, source=choice.source)])
 
-        main = self.app.main
-        self.app.push_screen(
-            AddDialog(self.app.settings.caches, main.names, cache=main.current_cache()), chosen
+        main = self.host.main
+        self.host.push_screen(
+            AddDialog(self.host.settings.caches, main.names, cache=main.current_cache()), chosen
         )
 
     def ask_pull_defaults(self) -> None:
         """Confirm, then pull every missing (or broken) default into every cache."""
-        inventory = self.app.inventory
+        inventory = self.host.inventory
         if inventory is None:
-            self.app.notify("the caches are still being read", severity="warning")
+            self.host.notify("the caches are still being read", severity="warning")
             return
         requests = merge_requests(missing_default_requests(inventory.presence))
         if not requests:
-            self.app.notify(
+            self.host.notify(
                 "every default image is in every cache that can hold it", title="Defaults"
             )
             return
@@ -275,9 +269,9 @@ class JobControl:
                 self.submit(requests)
 
         dialog = ConfirmDialog(
-            "Pull the missing defaults", plan_text(requests, self.app.main.names), yes="Pull"
+            "Pull the missing defaults", plan_text(requests, self.host.main.names), yes="Pull"
         )
-        self.app.push_screen(dialog, confirmed)
+        self.host.push_screen(dialog, confirmed)
 
     def cancel(self, job_id: int) -> None:
         """Cancel a job (its tool's whole process group is killed)."""
@@ -291,7 +285,7 @@ class JobControl:
             return
         queue = self.queue
         latest = (lambda: queue.get(job_id)) if queue is not None else (lambda: status)
-        self.app.push_screen(JobLogScreen(status, latest))
+        self.host.push_screen(JobLogScreen(status, latest))
 
     def confirm_quit(self) -> bool:
         """True to quit now; with jobs still going, ask first (and quit on yes)."""
@@ -310,7 +304,7 @@ class JobControl:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.app.exit()
+                self.host.exit()
 
-        self.app.push_screen(ConfirmDialog("Quit", question, yes="Quit"), answered)
+        self.host.push_screen(ConfirmDialog("Quit", question, yes="Quit"), answered)
         return False

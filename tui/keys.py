@@ -8,6 +8,8 @@ and screens that only lead to a write (WRITE_SECTIONS).
 
 from __future__ import annotations
 
+from textual.binding import Binding
+
 from imgcache.tui.screens.add_dialog import AddDialog
 from imgcache.tui.screens.caches import CachesScreen
 from imgcache.tui.screens.compress_dialog import CompressDialog
@@ -26,6 +28,24 @@ from imgcache.tui.widgets.defaults_panel import DefaultsPanel
 from imgcache.tui.widgets.filter_bar import FilterBar
 from imgcache.tui.widgets.image_table import ImageTable
 from imgcache.tui.widgets.job_list import JobList
+
+#: The app's own bindings: `ImgcacheApp.BINDINGS`, "Everywhere" on the help screen.
+APP_BINDINGS = [
+    Binding("q", "quit", "Quit", id="quit"),
+    Binding("question_mark", "help", "Help", id="help"),
+    Binding("r", "rescan", "Rescan", id="rescan"),
+    Binding("i", "caches", "Caches", show=False, id="caches"),
+    Binding(
+        "ctrl+p", "command_palette", "Commands", show=False, priority=True, id="command_palette"
+    ),
+]
+
+
+class AppBindings:
+    """The app's place in the help screen's sections (the app class imports this module)."""
+
+    BINDINGS = APP_BINDINGS
+
 
 #: The app's actions that write (hidden and refused in read-only mode).
 WRITE_ACTIONS = frozenset(
@@ -47,10 +67,8 @@ def binding_sections(read_only: bool = False) -> list[tuple[str, type, bool]]:
 
     With `read_only`, the sections in WRITE_SECTIONS are left out.
     """
-    from imgcache.tui.app import ImgcacheApp  # the app imports this module
-
     sections = [
-        ("Everywhere", ImgcacheApp, True),
+        ("Everywhere", AppBindings, True),
         ("Main view", MainScreen, True),
         ("Image table", ImageTable, True),
         ("Tree of caches", CacheTree, False),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.text import Text
@@ -35,20 +34,18 @@ from imgcache.backends.jobs.kinds.actions import (
     GcPayload,
     PermsPayload,
 )
-from imgcache.backends.jobs.queue import JobRequest
+from imgcache.backends.jobs.states import JobRequest
 from imgcache.backends.maintenance import MaintenanceError, PlanItem, gc, perms, trash
 from imgcache.backends.maintenance.compress import SIGNED_QUESTION
 from imgcache.backends.maintenance.squashopts import from_mksquashfs
 from imgcache.tui.format import human_size
+from imgcache.tui.host import Host
 from imgcache.tui.screens.compress_dialog import CompressDialog, check_images
 from imgcache.tui.screens.confirm import ConfirmDialog
 from imgcache.tui.screens.delete_dialog import DeleteDialog, DeletePlan
 from imgcache.tui.screens.gc_plan import GcChoice, GcPlanScreen
 from imgcache.tui.screens.perms_plan import PermsPlanScreen
 from imgcache.tui.widgets.plan_view import plural
-
-if TYPE_CHECKING:
-    from imgcache.tui.app import ImgcacheApp
 
 
 def touched_dirs(request: JobRequest) -> set[str]:
@@ -89,8 +86,8 @@ def job_label(paths: Sequence[str], roots: Sequence[str], size: int) -> str:
 class MaintenanceControl:
     """The maintenance actions of the app; see the module docstring."""
 
-    def __init__(self, app: ImgcacheApp) -> None:
-        self.app = app
+    def __init__(self, host: Host) -> None:
+        self.host = host
         self._checking = False
         """A delete's preflight is running (a second D waits for its dialog)."""
 
@@ -98,32 +95,32 @@ class MaintenanceControl:
 
     def _spec(self, root: str) -> CacheSpec:
         """The cache a job on files under `root` is shown in."""
-        for spec in self.app.settings.caches:
+        for spec in self.host.settings.caches:
             if spec.path == root:
                 return spec
-        return self.app.settings.caches[0]
+        return self.host.settings.caches[0]
 
     def _inventory(self) -> Inventory | None:
-        if self.app.settings.read_only:
-            self.app.notify("imgcache is read-only: nothing can be changed", severity="warning")
+        if self.host.settings.read_only:
+            self.host.notify("imgcache is read-only: nothing can be changed", severity="warning")
             return None
-        if self.app.inventory is None:
-            self.app.notify("the caches are still being read", severity="warning")
-        return self.app.inventory
+        if self.host.inventory is None:
+            self.host.notify("the caches are still being read", severity="warning")
+        return self.host.inventory
 
     def _targets(self) -> list[Image]:
         if self._inventory() is None:
             return []
-        images = self.app.main.table.targets()
+        images = self.host.main.table.targets()
         if not images:
-            self.app.notify("no image selected: move to one, or mark some with space")
+            self.host.notify("no image selected: move to one, or mark some with space")
         return images
 
     def _submit(self, requests: list[JobRequest], *, clear_marks: bool = True) -> None:
-        self.app.jobs.submit(requests)
+        self.host.submit_jobs(requests)
         if clear_marks:
             # The marked set was used up: the next action starts from the cursor again.
-            self.app.main.table.action_clear_marks()
+            self.host.main.table.action_clear_marks()
 
     # -- compress -------------------------------------------------------------------
 
@@ -133,9 +130,9 @@ class MaintenanceControl:
         if not images:
             return
         try:
-            options = from_mksquashfs(self.app.settings.squash_options)
+            options = from_mksquashfs(self.host.settings.squash_options)
         except MaintenanceError as exc:
-            self.app.notify(f"jobs.squash_options: {exc}", severity="error", markup=False)
+            self.host.notify(f"jobs.squash_options: {exc}", severity="error", markup=False)
             return
 
         def answered(force: bool | None) -> None:
@@ -147,8 +144,8 @@ class MaintenanceControl:
             else:
                 self._submit_compress(check.ready, force, ())
 
-        dialog = CompressDialog(images, options, self.app.main.names)
-        self.app.push_screen(dialog, answered)
+        dialog = CompressDialog(images, options, self.host.main.names)
+        self.host.push_screen(dialog, answered)
 
     def _ask_signed(self, ready: Sequence[Image], signed: Sequence[Image], force: bool) -> None:
         signed_paths = {image.path for image in signed}
@@ -165,7 +162,7 @@ class MaintenanceControl:
             if yes:
                 self._submit_compress(ready, force, signed)
             elif others:
-                self.app.notify(f"left alone: {plural(len(signed), 'signed SIF file')}")
+                self.host.notify(f"left alone: {plural(len(signed), 'signed SIF file')}")
                 self._submit_compress(others, force, ())
 
         dialog = ConfirmDialog(
@@ -175,7 +172,7 @@ class MaintenanceControl:
             no="Skip them" if others else "Cancel",
             focus_no=True,
         )
-        self.app.push_screen(dialog, answered)
+        self.host.push_screen(dialog, answered)
 
     def _submit_compress(
         self, images: Sequence[Image], force: bool, signed: Sequence[Image]
@@ -207,7 +204,7 @@ class MaintenanceControl:
         if images:
             items = [plan_item(image) for image in images]
             self._checking = True
-            self.app.run_worker(
+            self.host.run_worker(
                 lambda: self._preflight(items), thread=True, group="maintenance",
                 name="check what can be deleted", exit_on_error=False,
             )  # fmt: skip
@@ -215,15 +212,15 @@ class MaintenanceControl:
     def _preflight(self, items: list[PlanItem]) -> None:
         # A worker thread: preflight opens every directory on the way to each file.
         try:
-            refused = trash.preflight(self.app.settings, items)
+            refused = trash.preflight(self.host.settings, items)
         except Exception as exc:  # a root that cannot be opened, say: tell, do not crash
-            self.app.call_from_thread(self._preflight_failed, str(exc) or type(exc).__name__)
+            self.host.call_from_thread(self._preflight_failed, str(exc) or type(exc).__name__)
             return
-        self.app.call_from_thread(self._confirm_delete, items, refused)
+        self.host.call_from_thread(self._confirm_delete, items, refused)
 
     def _preflight_failed(self, why: str) -> None:
         self._checking = False
-        self.app.notify(f"cannot check the files: {why}", severity="error", markup=False)
+        self.host.notify(f"cannot check the files: {why}", severity="error", markup=False)
 
     def _confirm_delete(
         self, items: list[PlanItem], refused: list[tuple[PlanItem, MaintenanceError]]
@@ -233,7 +230,7 @@ class MaintenanceControl:
         plan = DeletePlan(
             tuple(item for item in items if item.path not in why),
             tuple((item, why[item.path]) for item in items if item.path in why),
-            self.app.settings.trash_grace_days,
+            self.host.settings.trash_grace_days,
         )
 
         def answered(purge: bool | None) -> None:
@@ -250,7 +247,7 @@ class MaintenanceControl:
             )
             self._submit([request])
 
-        self.app.push_screen(DeleteDialog(plan, self.app.main.names), answered)
+        self.host.push_screen(DeleteDialog(plan, self.host.main.names), answered)
 
     # -- gc ---------------------------------------------------------------------------
 
@@ -259,7 +256,7 @@ class MaintenanceControl:
         inventory = self._inventory()
         if inventory is None:
             return
-        clock = self.app.clock
+        clock = self.host.clock
 
         def planner(codes: tuple[str, ...], days: int) -> gc.GcPlan:
             return gc.plan(inventory, codes=codes, days=days, now=clock())
@@ -279,14 +276,14 @@ class MaintenanceControl:
             )  # fmt: skip
             self._submit([request], clear_marks=False)
 
-        settings = self.app.settings
+        settings = self.host.settings
         screen = GcPlanScreen(
             planner,
-            self.app.main.names,
+            self.host.main.names,
             days=settings.stale_days,
             grace_days=settings.trash_grace_days,
         )
-        self.app.push_screen(screen, answered)
+        self.host.push_screen(screen, answered)
 
     # -- fix permissions --------------------------------------------------------------
 
@@ -295,7 +292,7 @@ class MaintenanceControl:
         inventory = self._inventory()
         if inventory is None:
             return
-        table = self.app.main.table
+        table = self.host.main.table
         marked = table.marks.ordered(table.model)
         scope = f"{plural(len(marked), 'marked image')}" if marked else "every image"
         if marked:
@@ -313,9 +310,9 @@ class MaintenanceControl:
             self._submit([request], clear_marks=bool(marked))
 
         screen = PermsPlanScreen(
-            lambda: perms.plan_permissions(chosen), self.app.main.names, scope=scope
+            lambda: perms.plan_permissions(chosen), self.host.main.names, scope=scope
         )
-        self.app.push_screen(screen, answered)
+        self.host.push_screen(screen, answered)
 
 
 def _short(item: PlanItem, exc: MaintenanceError) -> str:

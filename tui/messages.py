@@ -14,7 +14,8 @@ from rich.text import Text
 from textual.message import Message
 
 from imgcache.backends.inventory.catalog import Inventory
-from imgcache.backends.jobs.queue import JobQueue, JobStatus
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobStatus
 from imgcache.backends.watch import WatchMode
 from imgcache.tui.widgets.cache_tree import Totals
 from imgcache.tui.widgets.rows import Plan

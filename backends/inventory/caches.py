@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from imgcache.backends.inventory import refs
+from imgcache.backends.inventory import naming, refs
 from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult
 
 #: Our own trash directory inside each cache (see the delete job); never scanned as images.
@@ -71,12 +71,12 @@ def ref_from_name(kind: CacheKind, rel: str) -> tuple[str | None, str | None]:
     """The reference a file's name maps to, or (None, reason) when it does not."""
     try:
         if kind is CacheKind.SINGULARITY:
-            return ref_string(kind, refs.singularity_ref_from_relpath(rel)), None
+            return ref_string(kind, naming.singularity_ref_from_relpath(rel)), None
         if kind is CacheKind.ENROOT:
             name = _basename(rel)
             if not name.endswith(".sqsh"):
                 return None, "enroot images are named <repository+tag>.sqsh"
-            return ref_string(kind, refs.enroot_ref_from_filename(name)), None
+            return ref_string(kind, naming.enroot_ref_from_filename(name)), None
     except refs.RefError as exc:
         return None, str(exc)
     return None, "podman archives carry their reference inside the file"
@@ -105,15 +105,15 @@ def ref_for(kind: CacheKind, rel: str, probe: ProbeResult) -> tuple[str | None, 
 def target_relpath(kind: CacheKind, ref: refs.Reference) -> str:
     """Where a new image for `ref` goes, relative to a cache root of `kind`."""
     if kind is CacheKind.SINGULARITY:
-        return refs.singularity_relpath(ref)
+        return naming.singularity_relpath(ref)
     if kind is CacheKind.ENROOT:
-        return refs.enroot_filename(ref)
-    return refs.podman_filename(ref)
+        return naming.enroot_filename(ref)
+    return naming.podman_filename(ref)
 
 
 def target_path(kind: CacheKind, root: str, ref: refs.Reference) -> str:
     """The absolute path for `ref` in a cache, checked to lie inside the root."""
-    return refs.path_in_root(root, target_relpath(kind, ref))
+    return naming.path_in_root(root, target_relpath(kind, ref))
 
 
 def expected_paths(kind: CacheKind, root: str, ref: refs.Reference) -> list[str]:

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import auth_file
-from imgcache.backends.jobs.kinds.base import JobContext
 from imgcache.backends.tools import skopeo, squashfs, umoci
 from imgcache.backends.tools.run import Runner, ToolError
 

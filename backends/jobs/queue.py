@@ -1,4 +1,4 @@
-"""Jobs that fill the caches (pull, import, save, add), and the queue that runs them.
+"""The queue that runs jobs (pull, import, save, add, the maintenance actions).
 
 The app and the command line drive the same `JobQueue`:
 
@@ -13,9 +13,12 @@ into requests: the app's one key. `queue.cleanup_stale()` removes what killed
 jobs left behind; call it once at start-up (it walks every cache).
 
 A job runs in one of `concurrency` worker threads; what it does is a *job kind*
-from `imgcache.backends.jobs.kinds` (one module each), so new kinds plug in by name. Every
-job writes a log file of its own (commands, tool output, result; never a
-password) under `$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends.
+from `imgcache.backends.jobs.kinds` (one module each), so new kinds plug in by
+name: the queue hands the registry's lookup to `kinds.base.execute`. What a job
+is (`JobRequest`, `JobStatus`, `JobState`, `JobError`) is in
+`imgcache.backends.jobs.states`. Every job writes a log file of its own
+(commands, tool output, result; never a password) under
+`$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends.
 `on_update` receives an immutable `JobStatus` snapshot on every change of state
 and, at most about ten times a second, of progress; it runs on worker threads,
 so the app turns it into a message (`post_message`) and nothing else.
@@ -32,13 +35,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
 
 from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory.defaults import Presence
-from imgcache.backends.jobs import publish
-from imgcache.backends.jobs.credentials import Credentials
+from imgcache.backends.jobs import kinds as jobkinds
+from imgcache.backends.jobs import locks, publish
+from imgcache.backends.jobs.kinds.base import execute
+from imgcache.backends.jobs.states import JobError, JobRequest, JobState, JobStatus
 from imgcache.backends.tools.run import CancelToken
 
 log = logging.getLogger("imgcache.jobs")
@@ -52,83 +55,6 @@ PROGRESS_INTERVAL = 0.1
 _SEQUENCE = itertools.count(1)
 
 
-class JobState(StrEnum):
-    """Where a job is in its life."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        """True for done, failed and cancelled."""
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-
-
-@dataclass(frozen=True, slots=True)
-class JobRequest:
-    """What to do: a job kind, its reference, the cache it fills, and options."""
-
-    kind: str
-    """A name from `imgcache.backends.jobs.kinds.KINDS`: pull, import, save, add."""
-    ref: str
-    """The image reference as the admin wrote it (validated when the job starts)."""
-    cache: CacheSpec
-    source: str | None = None
-    """For add: the local file to put into the cache."""
-    backend: str | None = None
-    """auto, runtime or builtin; None means the config's `jobs.backend`."""
-    credentials: Credentials | None = None
-    replace: bool = False
-    """Fetch again and replace the file even when a good one is there."""
-    create: bool = False
-    """For import: also `enroot create` the image for the current user."""
-    label: str = ""
-    """A short note shown with the job, e.g. "cuda default"; for actions, what they act on."""
-    payload: Any = None
-    """What an action job (compress, delete, gc, fix-perms) works on: see
-    `imgcache.backends.jobs.kinds.actions` for each kind's payload."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobStatus:
-    """A snapshot of one job, safe to hand to another thread."""
-
-    id: int
-    token: str
-    """`<host>-<pid>-<seq>`: the job's mark on its temp files."""
-    request: JobRequest
-    state: JobState
-    phase: str
-    """What it is doing now, e.g. "fetching 3/12 layers", "squashing 45%"."""
-    fraction: float | None
-    """Progress from 0 to 1, or None when the tool does not say."""
-    backend: str = ""
-    """Which backend runs it, e.g. "builtin (skopeo, umoci, mksquashfs, siftool)"."""
-    target: str = ""
-    """The final path in the cache, once known."""
-    message: str = ""
-    """The result: "done", "already present", or why it failed, in one line."""
-    log_path: str = ""
-    created: float = 0.0
-    started: float | None = None
-    finished: float | None = None
-
-    @property
-    def title(self) -> str:
-        """ "pull docker.io/x:y -> /cache/path" (or "compress /cache/path") for lists."""
-        if not self.request.ref:
-            return f"{self.request.kind} {self.request.label or self.request.cache.path}"
-        where = self.target or self.request.cache.path
-        return f"{self.request.kind} {self.request.ref} -> {where}"
-
-
-class JobError(RuntimeError):
-    """A job failed for a reason already phrased for the admin."""
-
-
 def missing_default_requests(
     presences: Iterable[Presence], *, backend: str | None = None
 ) -> list[JobRequest]:
@@ -136,15 +62,13 @@ def missing_default_requests(
 
     `presences` is `Inventory.presence`; defaults that are file paths are skipped.
     """
-    from imgcache.backends.jobs.kinds import fetch_kind
-
     requests = []
     for p in presences:
         if p.state not in ("missing", "broken") or p.default.ref is None:
             continue
         requests.append(
             JobRequest(
-                fetch_kind(p.cache_kind),
+                jobkinds.fetch_kind(p.cache_kind),
                 p.default.value,
                 CacheSpec(p.cache_kind, p.cache_root),
                 backend=backend,
@@ -192,8 +116,6 @@ class JobQueue:
         logs: str | None = None,
         lock_timeout: float | None = None,
     ) -> None:
-        from imgcache.backends.jobs import locks
-
         self.settings = settings
         self.on_update = on_update
         self.concurrency = max(1, concurrency or settings.job_concurrency)
@@ -215,8 +137,6 @@ class JobQueue:
         Raises ValueError for a job kind that does not exist; everything else
         about the request is checked when the job runs and reported as its failure.
         """
-        from imgcache.backends.jobs import kinds as jobkinds
-
         try:
             jobkinds.get(request.kind)
         except JobError as exc:
@@ -343,8 +263,6 @@ class JobQueue:
             self._run(job)
 
     def _run(self, job: _Job) -> None:
-        from imgcache.backends.jobs.kinds.base import execute
-
         def report(**changes: object) -> None:
             with self._cond:
                 job.status = replace(job.status, **changes)  # type: ignore[arg-type]
@@ -352,7 +270,7 @@ class JobQueue:
 
         try:
             state, message = execute(
-                job.status, self.settings, job.cancel, report, self.lock_timeout
+                job.status, self.settings, job.cancel, report, self.lock_timeout, jobkinds.get
             )
         except BaseException as exc:  # a worker must never die silently
             log.exception("job %s crashed", job.status.id)

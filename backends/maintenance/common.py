@@ -134,6 +134,6 @@ def fsync_dir(dir_fd: int) -> None:
 
 def owner_name(uid: int) -> str:
     """The user name of `uid`, or the number when the user is unknown."""
-    from imgcache.backends.inventory.scan import user_name
+    from imgcache.backends.inventory.scan.filestat import user_name
 
     return user_name(uid)

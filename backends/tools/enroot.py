@@ -2,7 +2,7 @@
 
 enroot's URI is `docker://[USER@][REGISTRY#]IMAGE[:TAG]`: the registry is set
 off by `#`, not `/`, and left out for Docker Hub (enroot's default). It names
-files `${image////+}${tag:++${tag}}.sqsh` (`refs.enroot_filename`), refuses to
+files `${image////+}${tag:++${tag}}.sqsh` (`naming.enroot_filename`), refuses to
 overwrite an existing output, reads `ENROOT_SQUASH_OPTIONS` for mksquashfs, and
 reads credentials from the netrc file `$ENROOT_CONFIG_PATH/.credentials`.
 enroot does not read registries.conf: mirrors do not apply to it.

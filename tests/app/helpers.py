@@ -15,9 +15,9 @@ import pytest
 from rich.console import Console
 
 from imgcache.backends.config import Settings
-from imgcache.backends.inventory import scan
+from imgcache.backends.inventory.scan import filestat
 from imgcache.backends.jobs.kinds import fetch_kind
-from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from imgcache.tui.app import ImgcacheApp, create_app
 from imgcache.tui.widgets.job_lines import LINES_PER_JOB
 from imgcache.tui.widgets.job_list import JobList
@@ -41,16 +41,16 @@ def pinned_owner() -> Iterator[None]:
     """Show every file as owned by `DEMO_OWNER` while in the block.
 
     The demo's files belong to whoever wrote them (root in CI, a user at a desk);
-    the scanner names owners through `imgcache.backends.inventory.scan.user_name` and `group_name`,
-    so pinning those keeps snapshots and screenshots the same on every machine.
+    the scanner names owners through `imgcache.backends.inventory.scan.filestat.user_name` and
+    `group_name`, so pinning those keeps snapshots and screenshots the same on every machine.
     """
-    saved = scan.user_name, scan.group_name
-    scan.user_name = lambda _uid: DEMO_OWNER[0]  # type: ignore[assignment]
-    scan.group_name = lambda _gid: DEMO_OWNER[1]  # type: ignore[assignment]
+    saved = filestat.user_name, filestat.group_name
+    filestat.user_name = lambda _uid: DEMO_OWNER[0]  # type: ignore[assignment]
+    filestat.group_name = lambda _gid: DEMO_OWNER[1]  # type: ignore[assignment]
     try:
         yield
     finally:
-        scan.user_name, scan.group_name = saved
+        filestat.user_name, filestat.group_name = saved
 
 
 def frozen() -> float:

@@ -223,7 +223,7 @@ async def test_help_lists_every_binding_with_remaps(real_cache):
         await pilot.press("s")
         assert app.main.table.model.sort == "cache"
         await pilot.press("f5")
-        assert app._scanning or app._pending_full or app.inventory is not None
+        assert app.scans.busy or app.inventory is not None
 
 
 async def test_border_hints_name_the_remapped_keys(real_cache):

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Static
 
 from imgcache.backends.inventory.model import CacheKind
 from imgcache.backends.jobs import publish
-from imgcache.backends.jobs.queue import JobState
+from imgcache.backends.jobs.states import JobState
 from imgcache.tui.screens.job_log import JobLogScreen
 from imgcache.tui.screens.pull_dialog import PullDialog
 from imgcache.tui.widgets.job_fields import RefField

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from imgcache.backends.config import CacheSpec
 from imgcache.backends.inventory.model import CacheKind
-from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from imgcache.tui.job_control import merge_requests
 from imgcache.tui.messages import JobsUpdated
 from imgcache.tui.widgets.columns import elide_name

@@ -17,7 +17,7 @@ from textual.widgets import Static
 from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory import probe
 from imgcache.backends.inventory.model import CacheKind, Format
-from imgcache.backends.jobs.queue import JobState
+from imgcache.backends.jobs.states import JobState
 from imgcache.tui.screens.confirm import ConfirmDialog
 from imgcache.tui.screens.job_log import JobLogScreen
 from imgcache.tui.widgets.job_fields import RefField

@@ -259,7 +259,7 @@ async def test_the_tree_follows_new_and_removed_repositories(real_cache, real_im
 
 
 async def test_a_first_scan_shows_how_far_it_got(real_cache, monkeypatch):
-    monkeypatch.setattr(scan, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(scan.progress, "PROGRESS_INTERVAL", 0.0)
     app = make_app(real_cache.settings())
     gate = threading.Event()
     real_scan = app.catalog.scan

@@ -8,7 +8,7 @@ import dataclasses
 from imgcache.backends.config import CacheSpec
 from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult, SquashInfo
 from imgcache.backends.jobs.kinds.actions import CompressPayload, DeletePayload, PermsPayload
-from imgcache.backends.jobs.queue import JobRequest
+from imgcache.backends.jobs.states import JobRequest
 from imgcache.backends.maintenance import PlanItem
 from imgcache.backends.maintenance.perms import PermChange, PermPlan
 from imgcache.backends.maintenance.squashopts import from_mksquashfs

@@ -11,7 +11,8 @@ from pathlib import Path
 from imgcache.backends.config import Settings
 from imgcache.backends.inventory import caches, probe
 from imgcache.backends.inventory.model import ProbeResult
-from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobStatus
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobRequest, JobStatus
 from imgcache.backends.tools.run import run
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,8 @@ from imgcache.backends.jobs.kinds.actions import (
     GcPayload,
     PermsPayload,
 )
-from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobRequest, JobState
 from imgcache.backends.maintenance import PlanItem, gc, perms
 from tests.builders import have, make_rootfs, make_squashfs
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from imgcache.backends.config import CacheSpec
-from imgcache.backends.inventory import refs
+from imgcache.backends.inventory import naming, refs
 from imgcache.backends.inventory.model import CacheKind, Format
-from imgcache.backends.jobs.queue import JobRequest, JobState
+from imgcache.backends.jobs.states import JobRequest, JobState
 from imgcache.backends.tools.run import run
 from tests.builders import make_oci_archive, make_sif, make_squashfs
 from tests.integration.conftest import META_REF
@@ -218,7 +218,7 @@ def test_add_relabels_an_archive_that_names_another_ref(caches, tmp_path) -> Non
     archive = make_oci_archive(tmp_path / "x.tar", "example.org/other:1")
     [status] = run_jobs(caches, JobRequest("add", "hpc/app:3", cache, source=str(archive)))
     all_done([status])
-    target = os.path.join(cache.path, refs.podman_filename(refs.parse("hpc/app:3")))
+    target = os.path.join(cache.path, naming.podman_filename(refs.parse("hpc/app:3")))
     assert probed(target).archive.refs == ("docker.io/hpc/app:3",)
 
 

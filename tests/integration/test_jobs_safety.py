@@ -21,7 +21,8 @@ import pytest
 
 from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory.model import CacheKind, Format
-from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobRequest, JobState
 from tests.integration.conftest import BIG_REF
 from tests.integration.helpers import REPO, leftovers, probed, run_jobs
 from tests.integration.registry import ThrottledProxy, free_port

@@ -20,9 +20,11 @@ from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import kinds as jobkinds
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import Credentials
-from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
-from imgcache.backends.jobs.queue import JobQueue, JobRequest, JobState, JobStatus
+from imgcache.backends.jobs.kinds.base import Backend, JobKind
+from imgcache.backends.jobs.queue import JobQueue
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from tests.builders import have
 
 SCRIPT = Backend("builtin", "test script", ("sh",))

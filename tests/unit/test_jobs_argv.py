@@ -21,10 +21,10 @@ from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.model import CacheKind
 from imgcache.backends.jobs import credentials, rootfs
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import Credentials
 from imgcache.backends.jobs.kinds import enroot_import, pull, save
-from imgcache.backends.jobs.kinds.base import JobContext
-from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from imgcache.backends.tools import enroot, siftool, skopeo, squashfs, umoci
 from imgcache.backends.tools.run import CancelToken
 

@@ -20,8 +20,9 @@ from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.model import CacheKind
 from imgcache.backends.jobs import pipeline
-from imgcache.backends.jobs.kinds.base import JobContext, describe_failure
-from imgcache.backends.jobs.queue import JobRequest, JobState, JobStatus
+from imgcache.backends.jobs.context import JobContext
+from imgcache.backends.jobs.kinds.base import describe_failure
+from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from imgcache.backends.tools import skopeo
 from imgcache.backends.tools.run import Cancelled, CancelToken, ToolError
 from tests.builders import have

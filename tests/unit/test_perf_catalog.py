@@ -139,7 +139,7 @@ def test_a_rescan_that_changes_nothing_hands_out_the_same_images(caches):
 
 def test_a_full_scan_reports_its_progress_when_asked(caches, monkeypatch):
     settings, _, _ = caches
-    monkeypatch.setattr(scan, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(scan.progress, "PROGRESS_INTERVAL", 0.0)
     calls: list[tuple[int, int]] = []
     inventory = Catalog(settings).scan(
         now=NOW, progress=lambda done, found: calls.append((done, found))
@@ -150,7 +150,7 @@ def test_a_full_scan_reports_its_progress_when_asked(caches, monkeypatch):
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert [f for _, f in calls] == sorted(f for _, f in calls)
     # Rate-limited by default: a small scan reports little more than its end.
-    monkeypatch.setattr(scan, "PROGRESS_INTERVAL", 3600.0)
+    monkeypatch.setattr(scan.progress, "PROGRESS_INTERVAL", 3600.0)
     calls.clear()
     Catalog(settings).scan(now=NOW, progress=lambda done, found: calls.append((done, found)))
     assert len(calls) <= 2 and calls[-1] == (total, total)

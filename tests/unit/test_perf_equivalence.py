@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgcache.backends.config import Settings
-from imgcache.backends.inventory import refs
+from imgcache.backends.inventory import naming, refs
 from imgcache.backends.inventory.defaults import resolve_defaults
 from imgcache.backends.inventory.findings import Evaluator, evaluate
 from imgcache.backends.inventory.model import (
@@ -139,7 +139,7 @@ def test_normalized_agrees_with_the_validating_constructor(text):
 def test_enroot_names_agree_with_the_validating_constructor(text):
     name = text + ".sqsh"
     parts = text.split("+")
-    got = _outcome(refs.enroot_ref_from_filename, name)
+    got = _outcome(naming.enroot_ref_from_filename, name)
     if not text or not all(parts) or "/" in name:
         assert got[0] == "error"
         return

@@ -1,4 +1,4 @@
-"""Tests for inventory.refs: the reference grammar, normalisation and cache file names."""
+"""Tests for inventory.refs (the reference grammar, normalisation) and inventory.naming."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from imgcache.backends.inventory.refs import (
-    Reference,
-    RefError,
+from imgcache.backends.inventory.naming import (
     enroot_filename,
     enroot_ref_from_filename,
-    normalize,
-    parse,
     path_in_root,
     podman_filename,
     singularity_ref_from_relpath,
     singularity_relpath,
 )
+from imgcache.backends.inventory.refs import Reference, RefError, normalize, parse
 
 SHA = "sha256:" + "0123456789abcdef" * 4
 SHA512 = "sha512:" + "fedcba9876543210" * 8

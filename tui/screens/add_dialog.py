@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, RadioSet, Static
 
 from imgcache.backends.config import CacheSpec
-from imgcache.backends.inventory import probe, refs
+from imgcache.backends.inventory import naming, probe, refs
 from imgcache.backends.inventory.caches import NATIVE_FORMATS
 from imgcache.backends.inventory.model import Format
 from imgcache.tui.format import human_size
@@ -78,7 +78,7 @@ def check_file(path: str) -> FileCheck:
         suggested = result.archive.refs[0]
     elif source.endswith(".sqsh"):
         try:
-            suggested = str(refs.enroot_ref_from_filename(os.path.basename(source)))
+            suggested = str(naming.enroot_ref_from_filename(os.path.basename(source)))
         except refs.RefError:
             suggested = ""
     return FileCheck(path, source, result.format, ", ".join(parts), suggested_ref=suggested)

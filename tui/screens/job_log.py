@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log
 from textual.worker import get_current_worker
 
-from imgcache.backends.jobs.queue import JobStatus
+from imgcache.backends.jobs.states import JobStatus
 from imgcache.tui.widgets.job_lines import subject
 
 #: Seconds between two looks at a running job's log.

@@ -25,7 +25,7 @@ from textual.widgets import Footer, Tree
 
 from imgcache.backends.config import Settings
 from imgcache.backends.inventory.catalog import Inventory
-from imgcache.backends.jobs.queue import JobStatus
+from imgcache.backends.jobs.states import JobStatus
 from imgcache.tui.screens.details import DetailsScreen
 from imgcache.tui.screens.finding_picker import FindingPicker
 from imgcache.tui.widgets.cache_tree import CacheTree, Totals, totals

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from rich.cells import cell_len
 from rich.text import Text
 
-from imgcache.backends.jobs.queue import JobState, JobStatus
+from imgcache.backends.jobs.states import JobState, JobStatus
 from imgcache.tui.widgets.columns import elide_name, fit
 
 #: A mark and a colour per state, so the list reads without colour too.

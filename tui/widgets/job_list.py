@@ -26,7 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
-from imgcache.backends.jobs.queue import JobState, JobStatus
+from imgcache.backends.jobs.states import JobState, JobStatus
 from imgcache.tui.hints import hint_key
 from imgcache.tui.widgets.job_lines import LINES_PER_JOB, job_lines, placeholder, sort_key
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from imgcache.backends.inventory.model import CacheKind
 from imgcache.backends.jobs.kinds.base import Kind
-from imgcache.backends.jobs.queue import JobError
+from imgcache.backends.jobs.states import JobError
 
 KINDS: dict[str, Kind] = {}
 

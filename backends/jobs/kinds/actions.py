@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from imgcache.backends.inventory.model import FileStat
-from imgcache.backends.jobs.kinds.base import JobContext, Kind
-from imgcache.backends.jobs.queue import JobError
+from imgcache.backends.jobs.context import JobContext
+from imgcache.backends.jobs.kinds.base import Kind
+from imgcache.backends.jobs.states import JobError
 from imgcache.backends.maintenance import PlanItem, gc, perms, trash
 from imgcache.backends.maintenance.compress import compress_image
 from imgcache.backends.maintenance.trash import DeleteResult
@@ -94,7 +95,7 @@ class Compress(Kind):
     def perform(self, ctx: JobContext, lock_timeout: float) -> str:
         """Rebuild the image and replace it if the new one is valid and smaller."""
         p = _payload(ctx, CompressPayload)
-        ctx._report(target=p.path)
+        ctx.report(target=p.path)
         result = compress_image(
             ctx.request.cache.path,
             p.path,

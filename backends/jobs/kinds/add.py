@@ -21,8 +21,9 @@ import os
 from imgcache.backends.inventory import probe, refs
 from imgcache.backends.inventory.caches import NATIVE_FORMATS
 from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult
-from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
-from imgcache.backends.jobs.queue import JobError
+from imgcache.backends.jobs.context import JobContext
+from imgcache.backends.jobs.kinds.base import Backend, JobKind
+from imgcache.backends.jobs.states import JobError
 from imgcache.backends.tools import skopeo
 
 COPY = Backend("builtin", "copy", ())

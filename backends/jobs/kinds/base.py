@@ -1,10 +1,11 @@
 """What every job does around its own work: check, lock, write a temp, verify, publish.
 
-A job kind (`JobKind`) only turns a request into a file at `ctx.temp`. `execute`
-does the rest in the same order for every kind, so safety does not depend on
-each kind getting it right:
+A job kind (`JobKind`) only turns a request into a file at `ctx.temp` (its
+`JobContext`, in `imgcache.backends.jobs.context`). `execute` does the rest in
+the same order for every kind, so safety does not depend on each kind getting it
+right:
 
-1. parse the reference and build the target path (`refs.path_in_root`): a bad
+1. parse the reference and build the target path (`naming.path_in_root`): a bad
    ref or a path outside the cache root fails here, before any tool runs;
 2. pick the backend (runtime or builtin) and say which;
 3. skip when a good image is already there (unless `replace`);
@@ -12,37 +13,38 @@ each kind getting it right:
 5. let the kind write the temp file, probe it (a result that is not a valid image
    of the right kind is never published), then `Publication.commit`;
 6. whatever happens, remove the temp, the scratch directory and the lock.
+
+`execute` is handed the lookup of a kind by name (the queue passes
+`imgcache.backends.jobs.kinds.get`), so this module never imports the registry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import shutil
 import socket
-import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, ClassVar, Generic, TypeVar
+from typing import ClassVar
 
 from imgcache.backends.config import Settings
-from imgcache.backends.inventory import caches, probe, refs
+from imgcache.backends.inventory import caches, naming, probe, refs
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import publish
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import CredentialsError
 from imgcache.backends.jobs.locks import LockBusy, RefLock
-from imgcache.backends.jobs.queue import JobError, JobState, JobStatus
+from imgcache.backends.jobs.states import JobError, JobState, JobStatus
+from imgcache.backends.maintenance import MaintenanceError
 from imgcache.backends.tools import skopeo
-from imgcache.backends.tools.run import Cancelled, CancelToken, Completed, Runner, ToolError, run
+from imgcache.backends.tools.run import Cancelled, CancelToken, ToolError
 
 _UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "eof", "connection reset")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,175 +62,6 @@ class Backend:
     def missing(self) -> list[str]:
         """The programs this backend needs that are not on PATH."""
         return [tool for tool in self.tools if shutil.which(tool) is None]
-
-
-class JobContext:
-    """What a job kind gets to do its work: the request, a runner, progress, scratch space."""
-
-    def __init__(
-        self,
-        status: JobStatus,
-        settings: Settings,
-        cancel: CancelToken,
-        report: Callable[..., None],
-        logfile: IO[str],
-    ) -> None:
-        self.request = status.request
-        self.token = status.token
-        self.settings = settings
-        self.cancel = cancel
-        self.log = logfile
-        self._report = report
-        self.ref: refs.Reference | None = None
-        self.target = ""
-        self.temp = ""
-        self.need: int | None = None
-        """About how many bytes the result needs, for a "no space" message."""
-        self.writing_to = ""
-        """The path the running step writes into, for a "no space" message."""
-        self.saw_no_space = False
-        self._workdir: str | None = None
-        self._removals: list[threading.Thread] = []
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        writes_to: str | None = None,
-        **kwargs: object,
-    ) -> Completed:
-        """`tools.run.run` with this job's log and cancel token."""
-        if writes_to is not None:
-            self.writing_to = writes_to
-        return self._run(argv, self.log, **kwargs)
-
-    def _run(self, argv: Sequence[str], logfile: IO[str], **kwargs: object) -> Completed:
-        on_line = kwargs.pop("on_line", None)
-
-        def watch(line: str) -> None:
-            # Tools print usage text after the error (siftool), so the error may
-            # not be among the last lines a ToolError keeps: note it as it passes.
-            if "no space left on device" in line.lower():
-                self.saw_no_space = True
-            if on_line is not None:
-                on_line(line)  # type: ignore[operator]
-
-        return run(argv, cancel=self.cancel, logfile=logfile, on_line=watch, **kwargs)  # type: ignore[arg-type]
-
-    def beside(self, work: Callable[[Runner], T], name: str) -> Beside[T]:
-        """Start `work` on its own thread while the job goes on with its next step.
-
-        `work` gets a runner like `run` (same cancel token, same watch for a full
-        disk). Its log lines are held back and written into the job log when
-        `Beside.result` is taken, so the log still reads one command after another.
-        """
-        return Beside(self, work, name)
-
-    def progress(self, fraction: float | None, phase: str) -> None:
-        """Report progress (0..1 or None) and what the job is doing now."""
-        self._report(fraction=fraction, phase=phase)
-
-    def note(self, text: str) -> None:
-        """Write a line of our own into the job log."""
-        self.log.write(f"# {text}\n")
-        self.log.flush()
-
-    def workdir(self) -> str:
-        """A private scratch directory for this job, created on first use."""
-        if self._workdir is None:
-            self._join_removals()  # a released one may still be going
-            path = os.path.join(publish.work_base(), publish.WORKDIR_PREFIX + self.token)
-            os.makedirs(path, mode=0o700)
-            self._workdir = path
-            self.note(f"scratch directory {path}")
-        return self._workdir
-
-    def discard(self, path: str) -> None:
-        """Start removing `path` (a tree in the scratch directory) on a thread.
-
-        Removing an unpacked image costs about as much as the next step, and the
-        two use different resources (the kernel freeing pages against mksquashfs
-        or the disk), so they overlap. `close` waits for every removal.
-        """
-        thread = threading.Thread(
-            target=shutil.rmtree,
-            args=(path,),
-            kwargs={"ignore_errors": True},
-            name=f"imgcache-rm-{self.token}",
-            daemon=True,
-        )
-        thread.start()
-        self._removals.append(thread)
-
-    def release_workdir(self) -> None:
-        """Start removing the whole scratch directory; the job is done with it."""
-        if self._workdir is not None:
-            path, self._workdir = self._workdir, None
-            self.discard(path)
-
-    def _join_removals(self) -> None:
-        while self._removals:
-            self._removals.pop().join()
-
-    def close(self) -> None:
-        """Remove the scratch directory, after waiting for removals under way."""
-        self._join_removals()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-
-class Beside(Generic[T]):
-    """Work a job runs on its own thread beside its main line (`JobContext.beside`)."""
-
-    def __init__(self, ctx: JobContext, work: Callable[[Runner], T], name: str) -> None:
-        self._ctx = ctx
-        self._name = name
-        self._log = io.StringIO()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._writes_to: str | None = None
-        self._logged = False
-        self._thread = threading.Thread(
-            target=self._main, args=(work,), name=f"imgcache-{name}", daemon=True
-        )
-        self._thread.start()
-
-    def _main(self, work: Callable[[Runner], T]) -> None:
-        try:
-            self._value = work(self._runner)
-        except BaseException as exc:  # handed to whoever takes the result
-            self._error = exc
-
-    def _runner(
-        self, argv: Sequence[str], *, writes_to: str | None = None, **kwargs: object
-    ) -> Completed:
-        if writes_to is not None:
-            self._writes_to = writes_to
-        return self._ctx._run(argv, self._log, **kwargs)
-
-    def wait(self) -> None:
-        """Wait for the work and put its log lines into the job log; never raises.
-
-        For a main line that failed: its error is the one to report.
-        """
-        self._thread.join()
-        if not self._logged:
-            self._logged = True
-            held = self._log.getvalue()
-            if held:
-                self._ctx.log.write(f"# {self._name}, run beside the step above:\n{held}")
-                self._ctx.log.flush()
-
-    def result(self) -> T:
-        """Wait for the work; raise what it raised, else return what it returned."""
-        self.wait()
-        if self._error is not None:
-            if self._writes_to is not None:
-                # A "no space" message must name the filesystem this work filled.
-                self._ctx.writing_to = self._writes_to
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class Kind(ABC):
@@ -322,8 +155,6 @@ def verify(path: str, formats: Sequence[Format]) -> None:
 
 def describe_failure(exc: BaseException, ctx: JobContext) -> str:
     """One line for the admin saying why a job failed."""
-    from imgcache.backends.maintenance import MaintenanceError
-
     if isinstance(exc, JobError | refs.RefError | LockBusy | CredentialsError | MaintenanceError):
         return str(exc)
     where = ctx.writing_to or ctx.target or publish.work_base()
@@ -349,7 +180,7 @@ def _unreachable(line: str) -> bool:
     return any(word in lower for word in _UNREACHABLE)
 
 
-def _header(ctx: JobContext, kind: JobKind) -> None:
+def _header(ctx: JobContext, kind: Kind) -> None:
     request = ctx.request
     what = f"{request.ref} into {request.cache.label}" if request.ref else request.label
     ctx.log.write(
@@ -373,11 +204,11 @@ def _work(kind: JobKind, ctx: JobContext, lock_timeout: float) -> str:
     ref = refs.parse(request.ref)
     ctx.ref = ref
     rel = caches.target_relpath(spec.kind, ref)
-    ctx.target = refs.path_in_root(spec.path, rel)
-    ctx._report(target=ctx.target)
+    ctx.target = naming.path_in_root(spec.path, rel)
+    ctx.report(target=ctx.target)
     kind.validate(ctx)
     backend = choose_backend(kind, request.backend or ctx.settings.job_backend)
-    ctx._report(backend=backend.label)
+    ctx.report(backend=backend.label)
     ctx.note(f"backend: {backend.label}; target {ctx.target}")
     formats = kind.result_formats(ctx)
     state = existing_state(ctx.target, formats)
@@ -429,15 +260,18 @@ def execute(
     cancel: CancelToken,
     report: Callable[..., None],
     lock_timeout: float,
+    find_kind: Callable[[str], Kind],
 ) -> tuple[JobState, str]:
-    """Run one job to its end; returns the final state and message. Never raises."""
-    from imgcache.backends.jobs import kinds as jobkinds
+    """Run one job to its end; returns the final state and message. Never raises.
 
+    `find_kind` turns the request's kind name into the `Kind` that does the work
+    (`imgcache.backends.jobs.kinds.get`); an unknown name fails the job.
+    """
     os.makedirs(os.path.dirname(status.log_path), mode=0o700, exist_ok=True)
     with open(status.log_path, "a", encoding="utf-8") as logfile:
         ctx = JobContext(status, settings, cancel, report, logfile)
         try:
-            kind = jobkinds.get(status.request.kind)
+            kind = find_kind(status.request.kind)
             _header(ctx, kind)
             message = kind.perform(ctx, lock_timeout)
             state = JobState.DONE

@@ -15,8 +15,9 @@ import os
 from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import pipeline, rootfs
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import enroot_config
-from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.jobs.kinds.base import Backend, JobKind
 from imgcache.backends.tools import enroot
 
 BUILTIN = Backend(

@@ -13,8 +13,9 @@ import os
 
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import pipeline, rootfs
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import apptainer_env
-from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.jobs.kinds.base import Backend, JobKind
 from imgcache.backends.tools import apptainer, siftool, skopeo, umoci
 from imgcache.backends.tools.run import Runner
 

@@ -14,8 +14,9 @@ import os
 
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import pipeline
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import auth_file
-from imgcache.backends.jobs.kinds.base import Backend, JobContext, JobKind
+from imgcache.backends.jobs.kinds.base import Backend, JobKind
 from imgcache.backends.tools import podman, skopeo
 
 BUILTIN = Backend("builtin", "builtin (skopeo)", ("skopeo",))
