@@ -2,6 +2,7 @@
 
 Events are hints, not truth: each one only marks a directory dirty, a burst of
 them is coalesced into one call, and the scanner re-lists just those directories.
+Events inside imgcache's own trash and lock directories are dropped.
 inotify does not see changes made on other NFS/Lustre/GPFS clients, so caches on
 network filesystems (read from the mount table) are polled instead. A watcher that
 fails (inotify watch limit, root removed) falls back to polling and says so.
@@ -36,6 +37,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
+
+from imgcache.backends.inventory import caches
 
 log = logging.getLogger("imgcache.watch")
 
@@ -169,6 +172,8 @@ class CacheWatcher:
         supervise_interval: float = 1.0,
     ) -> None:
         self.roots = list(roots)
+        # "root/" of each root, for telling where an event's directory lies.
+        self._prefixes = [root.rstrip("/") + "/" for root in self.roots]
         self._on_dirty = on_dirty
         self._on_status = on_status or (lambda _message: None)
         self._poll_interval = poll_interval
@@ -186,10 +191,24 @@ class CacheWatcher:
         self._threads: list[threading.Thread] = []
 
     def mark(self, dirs: Iterable[str]) -> None:
-        """Mark directories dirty; the next flush reports them."""
+        """Mark directories dirty; the next flush reports them.
+
+        Directories in imgcache's own trash and lock directories are dropped:
+        nothing there is an image, and a delete or a pull moves files in there.
+        """
+        wanted = [d for d in dirs if not self._reserved(d)]
+        if not wanted:
+            return
         with self._lock:
-            self._dirty.update(dirs)
+            self._dirty.update(wanted)
         self._wake.set()
+
+    def _reserved(self, path: str) -> bool:
+        """True for a path in (or of) a reserved directory under one of the roots."""
+        for root in self._prefixes:
+            if path.startswith(root) and caches.reserved(path[len(root) :]):
+                return True
+        return False
 
     def start(self) -> None:
         """Start watching every root and the threads that flush and supervise."""

@@ -9,8 +9,11 @@ the formats. Callers skip when `have(...)` says a tool is missing.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -251,3 +254,95 @@ def truncated_copy(src: Path, dest: Path, length: int) -> Path:
     with src.open("rb") as f:
         dest.write_bytes(f.read(length))
     return dest
+
+
+#: SIF data object types siftool 2.8 (Debian bookworm) does not know yet; newer
+#: siftool adds them with `--datatype 10` and `--datatype 11`.
+DATATYPE_OCI_ROOT_INDEX = 10
+DATATYPE_OCI_BLOB = 11
+_SIF_DESCRIPTORS_AT = 4096
+_SIF_DESCRIPTOR_SIZE = 585
+_SIF_EXTRA_AT = 201
+
+
+def make_sif_objects(dest: Path, objects: Sequence[tuple[int, bytes]]) -> Path:
+    """Assemble a SIF at `dest` with siftool holding exactly `objects` (datatype, data).
+
+    `siftool new`, then one `siftool add --datatype N` per object, ids from 1 in
+    order; no partition unless one is listed (datatype 4 needs flags: use
+    `make_sif` for those). An OCI root index (10) or blob (11) goes in as newer
+    siftool adds it: where the installed siftool refuses those types, it is added
+    as a generic object (7) and its descriptor then given the OCI type and the
+    blob's digest, the two fields newer siftool writes differently.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    run(["siftool", "new", str(dest)], capture=True)
+    retag: dict[int, tuple[int, str]] = {}
+    oci = (DATATYPE_OCI_ROOT_INDEX, DATATYPE_OCI_BLOB)
+    knows_oci = any(datatype in oci for datatype, _ in objects) and _siftool_knows_oci()
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        for ident, (datatype, data) in enumerate(objects, start=1):
+            source = Path(tmp) / f"object{ident}"
+            source.write_bytes(data)
+            argv = ["siftool", "add", "--datatype", str(datatype), str(dest), str(source)]
+            if datatype in oci and not knows_oci:
+                argv[3] = "7"
+                retag[ident] = (0x4000 + datatype, "sha256:" + hashlib.sha256(data).hexdigest())
+            run(argv, capture=True)
+    if retag:
+        _retag_descriptors(dest, retag)
+    return dest
+
+
+def _siftool_knows_oci() -> bool:
+    """True when the installed siftool adds OCI root index and blob objects itself."""
+    help_text = run(["siftool", "add", "--help"], capture=True, check=False).stdout
+    return b"OCI.RootIndex" in help_text
+
+
+def _retag_descriptors(path: Path, retag: dict[int, tuple[int, str]]) -> None:
+    """Give the descriptors with these ids a new datatype and an OCI digest in `extra`."""
+    with path.open("r+b") as f:
+        for slot in range(48):
+            at = _SIF_DESCRIPTORS_AT + slot * _SIF_DESCRIPTOR_SIZE
+            f.seek(at)
+            _old_type, used, ident = struct.unpack("<iBI", f.read(9))
+            if used and ident in retag:
+                new_type, digest = retag[ident]
+                f.seek(at)
+                f.write(struct.pack("<i", new_type))
+                f.seek(at + _SIF_EXTRA_AT)
+                f.write(digest.encode().ljust(384, b"\0"))
+
+
+def make_oci_sif(dest: Path, ref: str, *, layout: Path | None = None, tag: str = "latest") -> Path:
+    """An OCI-SIF like SingularityCE 4's `pull --oci`: the image's blobs as OCI blob
+    objects (layers, config, manifest) and its OCI index as the root index object.
+
+    The image is `<layout>:<tag>` (a fresh `make_oci_layout` by default), copied
+    by skopeo into an OCI layout under `ref`, so the index carries `ref` in its
+    `org.opencontainers.image.ref.name` annotation.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if layout is None:
+        layout = make_oci_layout(dest.with_name(dest.name + ".layout"), tag)
+    named = dest.with_name(dest.name + ".named")
+    if named.exists():
+        shutil.rmtree(named)
+    _skopeo_copy(f"oci:{layout}:{tag}", f"oci:{named}:{ref}")
+    index = (named / "index.json").read_bytes()
+
+    def blob(digest: str) -> bytes:
+        algorithm, hexdigest = digest.split(":", 1)
+        return (named / "blobs" / algorithm / hexdigest).read_bytes()
+
+    objects: list[tuple[int, bytes]] = []
+    for entry in json.loads(index)["manifests"]:
+        manifest = blob(entry["digest"])
+        doc = json.loads(manifest)
+        for part in [*doc["layers"], doc["config"]]:
+            objects.append((DATATYPE_OCI_BLOB, blob(part["digest"])))
+        objects.append((DATATYPE_OCI_BLOB, manifest))
+    objects.append((DATATYPE_OCI_ROOT_INDEX, index))
+    return make_sif_objects(dest, objects)

@@ -23,13 +23,16 @@ from collections.abc import Callable, Sequence
 
 from textual import work
 from textual.app import App
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from imgcache.backends.config import ConfigError, Settings
 from imgcache.backends.inventory.catalog import Catalog, Inventory, open_catalog
 from imgcache.backends.jobs.states import JobRequest, JobStatus
 from imgcache.backends.watch import CacheWatcher
+from imgcache.tui import cli_signals
 from imgcache.tui.commands import ImgcacheCommands
+from imgcache.tui.format import printable
 from imgcache.tui.job_control import JobControl
 from imgcache.tui.keys import (
     APP_BINDINGS,
@@ -112,6 +115,8 @@ class ImgcacheApp(App[int]):
         unknown = sorted(set(self.settings.keys) - known_binding_ids())
         if unknown:
             self._watch_event(f"config [keys]: unknown binding id {', '.join(unknown)}")
+        for note in self.settings.notes:  # master.yaml says what imgcache does not read
+            self._watch_event(note)
         self.main.status.set_state(watching=self.watch, scanning=True)
         self.request_scan(None)
         if self.watch:
@@ -215,6 +220,21 @@ class ImgcacheApp(App[int]):
             changes["event"] = message.event
         self.main.status.set_state(**changes)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast; names and tool messages in it are shown escaped (see `printable`)."""
+        super().notify(
+            printable(message), title=printable(title), severity=severity, timeout=timeout,
+            markup=markup,
+        )  # fmt: skip
+
     # -- jobs ---------------------------------------------------------------------
 
     def on_jobs_ready(self, message: JobsReady) -> None:
@@ -314,6 +334,10 @@ class ImgcacheApp(App[int]):
             entries = [e for e in entries if e.id not in WRITE_BINDINGS]
         return entries
 
+    def action_trash(self) -> None:
+        """Show every cache's trash: batches, put back, purge (not in read-only mode)."""
+        self.maintenance.show_trash()
+
     def action_caches(self) -> None:
         """Show the caches, their watch modes and problems."""
         if isinstance(self.screen, CachesScreen):
@@ -362,7 +386,9 @@ def run_app(settings: Settings) -> int:
         # Same shape as the command's other errors: one message, no traceback.
         print(f"imgcache: {exc}", file=sys.stderr)
         return 2
-    result = app.run()
+    # SIGTERM/SIGHUP: exit with 128 + signal; leaving cancels the jobs, which clean up.
+    with cli_signals.divert(lambda code: app.exit(return_code=code)):
+        result = app.run()
     if isinstance(result, int):
         return result
     return app.return_code or 0

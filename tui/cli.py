@@ -15,18 +15,30 @@ import time
 from collections.abc import Sequence
 
 from imgcache.backends.inventory.findings import ORDER, VOCABULARY
-from imgcache.tui import cli_jobs, cli_maintenance
+from imgcache.tui import (
+    cli_about,
+    cli_completion,
+    cli_config,
+    cli_jobs,
+    cli_maintenance,
+    cli_signals,
+    cli_trash,
+)
 from imgcache.tui.cli_common import (
     EXIT_ERROR,
     EXIT_OK,
     Fail,
     Formatter,
     add_common_options,
+    add_only_option,
+    check_keys,
     console,
     load_settings,
     print_json,
     scan_inventory,
+    usage,
 )
+from imgcache.tui.format import printable
 
 _DESCRIPTION = """\
 imgcache shows the shared container image cache of a cluster: Apptainer/Singularity
@@ -36,17 +48,19 @@ compression, age and findings, and whether each environment's default image is t
 With no command it opens the app on the configured caches."""
 
 _EPILOG = """\
-caches come from --cache KIND:PATH, the config file
-($XDG_CONFIG_HOME/imgcache/config.toml, else /etc/imgcache/config.toml) and
-Determined's /etc/determined/master.yaml (singularity_image_root). KIND is
-singularity (or apptainer), enroot or podman.
+caches come from --cache KIND:PATH, the config files (/etc/imgcache/config.toml,
+$XDG_CONFIG_DIRS/imgcache/config.toml, then $XDG_CONFIG_HOME/imgcache/config.toml,
+merged key by key; `imgcache config --show` shows the result) and Determined's
+/etc/determined/master.yaml (singularity_image_root). KIND is singularity (or
+apptainer), enroot or podman.
 
 examples:
   imgcache --demo                                 open the app on a demo cache
-  imgcache list --cache singularity:/shared/sif   list one cache
+  imgcache list --only --cache enroot:/shared/e   list that cache alone
   imgcache list --json --finding stale            stale images, for a script
   imgcache defaults                               which default images are cached
 """
+_EPILOG += "\n" + cli_about.exit_status_epilog()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="imgcache", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=Formatter
     )
     add_common_options(parser, suppress=False)
+    parser.add_argument("--version", action=cli_about.VersionAction)
     parser.add_argument(
         "--demo",
         action="store_true",
         help="create a demo cache in a temporary directory (or reuse it) and open the app on it",
-    )
-    parser.add_argument(
-        "--read-only", action="store_true", help="open the app without any action that writes"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
@@ -88,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="path",
         help="sort order (default: path); size and age list the largest and oldest first",
     )
-    p.set_defaults(handler=cmd_list)
+    add_only_option(p)
+    p.set_defaults(handler=cmd_list, writes=False)
 
     p = sub.add_parser(
         "defaults",
@@ -100,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(p, suppress=True)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--profiles", action="store_true", help="list the shipped profiles of defaults")
-    p.set_defaults(handler=cmd_defaults)
+    add_only_option(p)
+    p.set_defaults(handler=cmd_defaults, writes=False)
 
     p = sub.add_parser(
         "findings",
@@ -108,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="What each finding means and what to do about it.",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_findings)
+    p.set_defaults(handler=cmd_findings, writes=False)
 
     p = sub.add_parser(
         "demo",
@@ -118,9 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = p.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     d = demo_sub.add_parser("create", help="write the demo cache into DIR")
     d.add_argument("dir", metavar="DIR")
-    d.set_defaults(handler=cmd_demo)
+    # A new directory of sparse files, not a cache: read-only does not stop it.
+    d.set_defaults(handler=cmd_demo, writes=False)
     cli_jobs.register(sub)
     cli_maintenance.register(sub)
+    cli_trash.register(sub)
+    cli_config.register(sub)
+    cli_completion.register(sub)
     return parser
 
 
@@ -191,9 +209,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = create_demo(args.dir, time.time())
     except OSError as exc:
         raise Fail(f"cannot write the demo into {args.dir}: {exc.strerror or exc}") from None
-    print(f"demo cache written to {os.path.dirname(config)}")
-    print(f"list it:  imgcache list --config {config}")
-    print(f"open it:  imgcache --config {config}")
+    shown = printable(str(config))
+    print(f"demo cache written to {printable(os.path.dirname(config))}")
+    print(f"list it:  imgcache list --config {shown}")
+    print(f"open it:  imgcache --config {shown}")
     return EXIT_OK
 
 
@@ -203,28 +222,48 @@ def demo_dir() -> str:
     return os.path.join(base, f"imgcache-demo-{os.getuid()}")
 
 
+def has_terminal() -> bool:
+    """Whether stdin and stdout are a terminal, which the app draws on and reads keys from.
+
+    Without one (a script, cron, `| cat`) the app would draw into a pipe and never
+    read a key - one core spinning for hours; the command says so at once instead.
+    """
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def cmd_app(args: argparse.Namespace) -> int:
-    """`imgcache` with no command: the app."""
+    """`imgcache` with no command: the app (it needs a terminal, and says so at once)."""
+    if not has_terminal():
+        raise usage("the app needs a terminal; for scripts use `imgcache list`/`--json`")
     if args.demo:
         from imgcache.backends.demo import create_demo
 
         config = create_demo(demo_dir(), time.time())
         args.config = str(config)
-    settings = load_settings(args)
-    if args.read_only:
-        from dataclasses import replace
-
-        settings = replace(settings, read_only=True)
+    settings = load_settings(args)  # with --read-only, settings.read_only is set
     try:
         from imgcache.tui.app import run_app
     except ImportError as exc:
         raise Fail(f"the app cannot start: {exc}") from None
+    check_keys(settings)
     return run_app(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `imgcache` command; returns the exit status."""
+    """Run the `imgcache` command; returns the exit status.
+
+    SIGTERM and SIGHUP clean up as Ctrl-C does and exit 128 + signal (`cli_signals`).
+    """
+    cli_signals.install()
+    try:
+        return cli_signals.exit_status(_main(argv))
+    finally:
+        cli_signals.uninstall()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    cli_completion.autocomplete(parser)  # a shell's TAB: answers and exits
     args = parser.parse_args(argv)
     for name, empty in (("cache", []), ("config", None), ("determined_config", None)):
         if not hasattr(args, name):
@@ -234,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except Fail as exc:
-        print(f"imgcache: {exc}", file=sys.stderr)
+        print(f"imgcache: {printable(str(exc))}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130
@@ -247,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"imgcache: unexpected error: {type(exc).__name__}: {exc}\n"
+            f"imgcache: unexpected error: {type(exc).__name__}: {printable(str(exc))}\n"
             "imgcache: run again with --debug for a traceback, and please report it",
             file=sys.stderr,
         )

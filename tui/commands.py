@@ -18,11 +18,10 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from imgcache.backends.inventory.findings import ORDER, VOCABULARY
 from imgcache.backends.jobs.queue import missing_default_requests
-from imgcache.tui.format import human_size
+from imgcache.tui.format import human_size, plural
 from imgcache.tui.host import Host
 from imgcache.tui.job_control import merge_requests
 from imgcache.tui.widgets.job_lines import subject
-from imgcache.tui.widgets.plan_view import plural
 from imgcache.tui.widgets.rows import SORT_COLUMNS, Scope
 
 Command = tuple[str, str, Callable[[], object]]
@@ -64,6 +63,8 @@ def commands(app: Host) -> Iterator[Command]:
         yield ("Open details of the selected image", image.path, main.table.action_select)
     yield ("Caches and watch status", "roots, free space, watch modes, problems (i)",
            _action(app, "caches"))  # fmt: skip
+    yield ("Trash of every cache", "what was deleted, by whom; put back or purge (T)",
+           _action(app, "trash"))  # fmt: skip
     yield from job_commands(app)
     yield ("Keys", "every key binding (?)", _action(app, "help"))
     yield ("Quit imgcache", "leave the app (q)", _action(app, "quit"))

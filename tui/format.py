@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import humanize
 
 from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.model import Image
 
+# Re-exported: the one way counts read ("1 file", "3 files"), in the app and the CLI alike.
+from imgcache.backends.wording import plural as plural
+
 #: Badge colours per finding, readable in 16, 256 and true colour.
 FINDING_STYLES = {
     "corrupt": "bold white on red",
     "incomplete": "bold black on magenta",
+    "not-an-image": "bold white on dark_orange3",
     "unshared": "bold black on yellow",
     "uncompressed": "bold black on cyan",
     "legacy-codec": "bold white on blue",
@@ -22,6 +28,7 @@ FINDING_STYLES = {
 FINDING_SHORT = {
     "corrupt": "corrupt",
     "incomplete": "partial",
+    "not-an-image": "noimg",
     "unshared": "unshared",
     "uncompressed": "raw",
     "legacy-codec": "lzo",
@@ -37,6 +44,36 @@ PRESENCE_STYLES = {
     "elsewhere": "yellow",
     "n/a": "dim",
 }
+
+
+#: What must never reach a terminal from a file name or a tool's message: C0 and C1
+#: controls (ESC starts escape sequences, CR and newline rewrite lines), DEL, and
+#: the bidirectional overrides that make a name read backwards ("Trojan source").
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\n":
+        return "\\n"
+    if char == "\t":
+        return "\\t"
+    if char == "\r":
+        return "\\r"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` safe to show on a terminal: control characters written as escapes (`\\x1b`).
+
+    File names in a shared cache are chosen by whoever wrote them; one holding ESC
+    could recolour or rewrite the admin's screen, one holding a newline could pass
+    for two lines. Every name and message imgcache shows goes through this.
+    """
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 def human_size(size: int | None) -> str:
@@ -58,11 +95,11 @@ def human_age(seconds: float) -> str:
 def display_name(image: Image) -> str:
     """How an image is named in tables: its familiar reference, else its path in the cache."""
     if image.ref is None:
-        return image.rel
+        return printable(image.rel)
     try:
         ref = refs.parse(image.ref)
     except refs.RefError:
-        return image.ref
+        return printable(image.ref)
     # enroot file names carry no registry, so their refs stay as they are.
     return image.ref if ref.registry is None else ref.familiar()
 

@@ -23,6 +23,7 @@ from imgcache.tui.screens.job_log import JobLogScreen
 from imgcache.tui.screens.main import MainScreen
 from imgcache.tui.screens.perms_plan import PermsPlanScreen
 from imgcache.tui.screens.pull_dialog import PullDialog
+from imgcache.tui.screens.trash_screen import TrashScreen
 from imgcache.tui.widgets.cache_tree import CacheTree
 from imgcache.tui.widgets.defaults_panel import DefaultsPanel
 from imgcache.tui.widgets.filter_bar import FilterBar
@@ -35,6 +36,7 @@ APP_BINDINGS = [
     Binding("question_mark", "help", "Help", id="help"),
     Binding("r", "rescan", "Rescan", id="rescan"),
     Binding("i", "caches", "Caches", show=False, id="caches"),
+    Binding("T", "trash", "Trash: put back, purge", show=False, id="trash"),
     Binding(
         "ctrl+p", "command_palette", "Commands", show=False, priority=True, id="command_palette"
     ),
@@ -54,7 +56,16 @@ WRITE_ACTIONS = frozenset(
 #: The ids of every binding that writes, or only serves one, wherever it is declared
 #: (marks only choose what an action applies to).
 WRITE_BINDINGS = frozenset(
-    {*WRITE_ACTIONS, "pull_default", "cancel_job", "toggle_mark", "mark_all", "clear_marks"}
+    {
+        *WRITE_ACTIONS,
+        "pull_default",
+        "cancel_job",
+        "toggle_mark",
+        "mark_all",
+        "clear_marks",
+        "trash_restore",
+        "trash_purge",
+    }
 )
 #: Dialogs and screens that only open on the way to a write: no help section in read-only.
 WRITE_SECTIONS: frozenset[type] = frozenset(
@@ -87,6 +98,7 @@ def binding_sections(read_only: bool = False) -> list[tuple[str, type, bool]]:
         ("Yes/no questions", ConfirmDialog, True),
         ("Help screen (?)", HelpScreen, True),
         ("Caches screen (i)", CachesScreen, True),
+        ("Trash (T)", TrashScreen, True),
     ]
     if read_only:
         sections = [s for s in sections if s[1] not in WRITE_SECTIONS]

@@ -38,14 +38,14 @@ from imgcache.backends.jobs.states import JobRequest
 from imgcache.backends.maintenance import MaintenanceError, PlanItem, gc, perms, trash
 from imgcache.backends.maintenance.compress import SIGNED_QUESTION
 from imgcache.backends.maintenance.squashopts import from_mksquashfs
-from imgcache.tui.format import human_size
+from imgcache.tui.format import human_size, plural
 from imgcache.tui.host import Host
 from imgcache.tui.screens.compress_dialog import CompressDialog, check_images
 from imgcache.tui.screens.confirm import ConfirmDialog
 from imgcache.tui.screens.delete_dialog import DeleteDialog, DeletePlan
 from imgcache.tui.screens.gc_plan import GcChoice, GcPlanScreen
 from imgcache.tui.screens.perms_plan import PermsPlanScreen
-from imgcache.tui.widgets.plan_view import plural
+from imgcache.tui.screens.trash_screen import TrashScreen
 
 
 def touched_dirs(request: JobRequest) -> set[str]:
@@ -227,10 +227,14 @@ class MaintenanceControl:
     ) -> None:
         self._checking = False
         why = {item.path: _short(item, exc) for item, exc in refused}
+        kept = tuple(item for item in items if item.path not in why)
+        inventory = self.host.inventory
+        notes = gc.default_notes(inventory, [i.path for i in kept]) if inventory else {}
         plan = DeletePlan(
-            tuple(item for item in items if item.path not in why),
+            kept,
             tuple((item, why[item.path]) for item in items if item.path in why),
             self.host.settings.trash_grace_days,
+            notes,
         )
 
         def answered(purge: bool | None) -> None:
@@ -284,6 +288,13 @@ class MaintenanceControl:
             grace_days=settings.trash_grace_days,
         )
         self.host.push_screen(screen, answered)
+
+    # -- trash ------------------------------------------------------------------------
+
+    def show_trash(self) -> None:
+        """The trash screen over every cache; its restores and purges run in its workers."""
+        screen = TrashScreen(self.host.settings, self.host.main.names, self.host.request_scan)
+        self.host.push_screen(screen)
 
     # -- fix permissions --------------------------------------------------------------
 

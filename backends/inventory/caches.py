@@ -3,8 +3,8 @@
 - singularity (Determined's `singularity_image_root`): the file is
   `ROOT/<image ref as written>`, colon kept, with or without `.sif`.
 - enroot (`manage-enroot-cache -s DIR`, pyxis `--container-save`): the file is
-  named as `enroot import` names it: registry dropped, `/` and the tag joined
-  with `+`, `.sqsh`.
+  named as `enroot import` (>= 4.0) names it: registry dropped, `/` and the tag
+  (`latest` when none, or the sha256 digest) joined with `+`, `.sqsh`.
 - podman (`podman save --format=oci-archive`): the reference is inside the
   archive; the file name is only for people.
 """
@@ -20,17 +20,22 @@ from imgcache.backends.inventory.model import CacheKind, Format, ProbeResult
 TRASH_DIR = ".imgcache-trash"
 #: Where jobs keep their per-reference lock files; never scanned as images.
 LOCK_DIR = ".imgcache-locks"
-#: Directories of imgcache's own inside a cache root, skipped by every walk.
+#: Directories of imgcache's own inside a cache, skipped by every walk and every
+#: watch event: nothing under a path with one of these names is ever an image.
 RESERVED_DIRS = frozenset({TRASH_DIR, LOCK_DIR})
 #: Names of files being written or left behind by an interrupted write.
 _INCOMPLETE = re.compile(
     r"""(
         ^\.imgcache-.*            # our own temporary files
-      | ^\..*\.(tmp|part)(\.|$)   # hidden temporaries of other tools
+      | ^\..*\.tmp               # hidden temporaries of other tools: .*.tmp* (.x.sqsh.tmp123)
+      | ^\..*\.part(\.|$)         # and .x.part, .x.part.1
       | \.(tmp|part|partial|download|incomplete|crdownload)$
     )""",
     re.VERBOSE,
 )
+#: File name endings that claim an image: SIF (and Singularity 2's .simg),
+#: squashfs, and the archives podman and skopeo write.
+IMAGE_SUFFIXES = (".sif", ".simg", ".sqsh", ".squashfs", ".tar", ".oci")
 #: Temporary-file prefix of imgcache's own jobs; `.imgcache-<final name>.<job>.tmp`.
 TEMP_PREFIX = ".imgcache-"
 #: Every name `_INCOMPLETE` matches is hidden or ends in one of these (its `$`
@@ -51,6 +56,31 @@ def looks_incomplete(name: str) -> bool:
     return bool(_INCOMPLETE.search(name))
 
 
+def reserved(rel: str) -> bool:
+    """True when a '/'-separated path under a cache root lies in (or is) one of
+    imgcache's own directories (`RESERVED_DIRS`), at any depth."""
+    return any(part in RESERVED_DIRS for part in rel.split("/"))
+
+
+def named_like_image(kind: CacheKind, rel: str) -> bool:
+    """True when a file's name claims an image, whatever its content.
+
+    A name ending in one of `IMAGE_SUFFIXES` does in any cache; in a singularity
+    cache so does Determined's layout, a path that reads as a reference with a tag
+    or digest (`ubuntu:22.04`). A README or notes file does not.
+    """
+    name = _basename(rel)
+    if name.lower().endswith(IMAGE_SUFFIXES):
+        return True
+    if kind is CacheKind.SINGULARITY:
+        try:
+            ref = naming.singularity_ref_from_relpath(rel)
+        except refs.RefError:
+            return False
+        return ref.tag is not None or ref.digest is not None
+    return False
+
+
 def _basename(rel: str) -> str:
     """`os.path.basename` for the '/'-separated paths of a scan, in a third of the time."""
     return rel.rpartition("/")[2]
@@ -59,11 +89,12 @@ def _basename(rel: str) -> str:
 def ref_string(kind: CacheKind, ref: refs.Reference) -> str:
     """The reference a cache of `kind` records for `ref`, as `Image.ref` holds it.
 
-    enroot drops the registry from its file names, so an enroot file's reference
-    is the repository path and tag alone; the others are fully normalised.
+    enroot drops the registry (and Docker Hub's `library/`) from its file names,
+    so an enroot file's reference is the repository path and tag (or digest)
+    alone (`naming.enroot_ref_string`); the others are fully normalised.
     """
     if kind is CacheKind.ENROOT:
-        return f"{ref.path}:{ref.tag or 'latest'}"
+        return naming.enroot_ref_string(ref)
     return str(ref.normalized())
 
 
@@ -99,7 +130,11 @@ def ref_for(kind: CacheKind, rel: str, probe: ProbeResult) -> tuple[str | None, 
         if probe.format is Format.UNKNOWN:
             return None, "not an image archive"
         return None, "the archive names no image reference"
-    return ref_from_name(kind, rel)
+    ref, error = ref_from_name(kind, rel)
+    if ref is not None and probe.not_image is not None:
+        # The content says it is no image, whatever its name maps to.
+        return None, f"not an image: {probe.not_image}"
+    return ref, error
 
 
 def target_relpath(kind: CacheKind, ref: refs.Reference) -> str:

@@ -113,7 +113,8 @@ class Catalog:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.profile, defaults = resolve_defaults(settings)
+        # The pools' own defaults too: findings, presence and pulls treat them alike.
+        self.profile, defaults = resolve_defaults(settings, pools=True)
         self.defaults = tuple(defaults)
         self.scanner = Scanner(
             settings.caches, workers=settings.scan_workers, dir_mode=settings.dir_mode

@@ -4,6 +4,11 @@ Default images change with every Determined release, so they are data: the
 profiles shipped in `data/profiles.toml`, one per generation named in the
 image-cache pages, with master.yaml's `task_container_defaults.image` and the
 config's own `[defaults]` entries laid over the chosen profile.
+
+A resource pool of master.yaml whose own `task_container_defaults.image` names another
+image than the cluster's for an environment adds a default of its own (`DefaultImage.pool`):
+jobs in that pool start from it, so it counts as a default everywhere (presence, findings,
+the pull of the missing ones).
 """
 
 from __future__ import annotations
@@ -84,27 +89,37 @@ class DefaultImage:
     """The file a path default names (without `oci-archive:`); None for references."""
     error: str | None = None
     """Why the value is neither a reference nor a path."""
+    pool: str | None = None
+    """The resource pool whose own default this is; None for the cluster's."""
 
     @property
     def title(self) -> str:
         """The environment's name on screen."""
         return ENVIRONMENT_TITLES[self.env]
 
+    @property
+    def label(self) -> str:
+        """What a job pulling it is called: `cuda default`, `pool gpu cuda default`."""
+        return f"pool {self.pool} {self.env} default" if self.pool else f"{self.env} default"
 
-def _default(env: str, value: str, origin: str) -> DefaultImage:
+
+def _default(env: str, value: str, origin: str, pool: str | None = None) -> DefaultImage:
     for prefix in PATH_PREFIXES:
         if value.startswith(prefix):
-            return DefaultImage(env, value, origin, None, value[len(prefix) :])
+            return DefaultImage(env, value, origin, None, value[len(prefix) :], pool=pool)
     if value.startswith("/"):
-        return DefaultImage(env, value, origin, None, value)
+        return DefaultImage(env, value, origin, None, value, pool=pool)
     try:
-        return DefaultImage(env, value, origin, refs.parse(value), None)
+        return DefaultImage(env, value, origin, refs.parse(value), None, pool=pool)
     except refs.RefError as exc:
-        return DefaultImage(env, value, origin, None, None, str(exc))
+        return DefaultImage(env, value, origin, None, None, str(exc), pool=pool)
 
 
-def resolve_defaults(settings: Settings) -> tuple[Profile, list[DefaultImage]]:
-    """The profile in use and the default image of each environment it or the config names."""
+def resolve_defaults(
+    settings: Settings, *, pools: bool = False
+) -> tuple[Profile, list[DefaultImage]]:
+    """The profile in use and the default image of each environment it or the config names;
+    with `pools`, followed by the pools' own (`pool_overrides`)."""
     profile = choose_profile(settings)
     result = []
     for env in ENVIRONMENTS:
@@ -117,7 +132,36 @@ def resolve_defaults(settings: Settings) -> tuple[Profile, list[DefaultImage]]:
         else:
             continue
         result.append(_default(env, value, origin))
+    if pools:
+        result += pool_overrides(settings, result)
     return profile, result
+
+
+def pool_overrides(settings: Settings, cluster: Sequence[DefaultImage]) -> list[DefaultImage]:
+    """Each pool's default images that differ from the cluster's `cluster`, pool by pool.
+
+    An environment a pool says nothing about, or sets to the cluster's own image, keeps
+    the cluster's default: Determined lays a pool's fields over the cluster's.
+    """
+    theirs = {d.env: d.value for d in cluster}
+    result = []
+    for pool in settings.pools:
+        for env in ENVIRONMENTS:
+            value = pool.images.get(env)
+            if value is not None and value != theirs.get(env):
+                result.append(_default(env, value, pool.origin, pool.name))
+    return result
+
+
+def pool_defaults(settings: Settings, name: str) -> list[DefaultImage] | None:
+    """What jobs in pool `name` start from, per environment: the pool's own image, else
+    the cluster's; None when master.yaml has no such pool."""
+    if name not in {pool.name for pool in settings.pools}:
+        return None
+    _, cluster = resolve_defaults(settings)
+    own = {d.env: d for d in pool_overrides(settings, cluster) if d.pool == name}
+    merged = [own.pop(d.env, d) for d in cluster]
+    return sorted([*merged, *own.values()], key=lambda d: ENVIRONMENTS.index(d.env))
 
 
 def default_keys(defaults: Iterable[DefaultImage]) -> set[str]:
@@ -133,7 +177,8 @@ class Presence:
     cache_kind: CacheKind
     cache_root: str
     state: str
-    """present, missing, broken (there but corrupt or incomplete), elsewhere (the image
+    """present, missing, broken (there but corrupt, incomplete, or no image at all: a
+    FIFO, an empty or text file, ...), elsewhere (the image
     is there under a name the runtime will not look up), or n/a (cannot be stored here)."""
     path: str | None
     """The file found, or where it would go."""
@@ -224,7 +269,20 @@ class PresencePlan:
 
 
 def _usable(image: Image) -> bool:
-    return not image.probe.corrupt and "incomplete" not in image.codes
+    """True when the runtime can start the file: not broken, not half written,
+    and an image at all (not a FIFO, an empty or text file, an old squashfs)."""
+    probe = image.probe
+    return not probe.corrupt and probe.not_image is None and "incomplete" not in image.codes
+
+
+def _why_broken(image: Image) -> str:
+    """Why a file at a default's path is no usable image, for the `broken` state."""
+    probe = image.probe
+    if probe.error is not None:
+        return probe.error
+    if probe.not_image is not None:
+        return probe.note or probe.not_image
+    return "incomplete"
 
 
 def _one(
@@ -245,8 +303,9 @@ def _one(
         image = image_at(os.path.abspath(default.file))
         if image is None:
             return Presence(default, kind, root, "missing", default.file)
-        state = "present" if _usable(image) else "broken"
-        return Presence(default, kind, root, state, image.path)
+        if _usable(image):
+            return Presence(default, kind, root, "present", image.path)
+        return Presence(default, kind, root, "broken", image.path, _why_broken(image))
 
     if isinstance(expected, refs.RefError):
         return Presence(default, kind, root, "n/a", None, str(expected))
@@ -267,8 +326,7 @@ def _one(
         if image is not None:
             if _usable(image):
                 return Presence(default, kind, root, "present", path)
-            reason = image.probe.error or "incomplete"
-            return Presence(default, kind, root, "broken", path, reason)
+            return Presence(default, kind, root, "broken", path, _why_broken(image))
     others = copies(root, caches.ref_string(kind, default.ref))
     if others:
         wanted = os.path.relpath(candidates[0], root)

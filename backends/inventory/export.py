@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imgcache.backends.inventory.catalog import Inventory
-from imgcache.backends.inventory.defaults import Presence, Profile
+from imgcache.backends.inventory.defaults import DefaultImage, Presence, Profile
 from imgcache.backends.inventory.model import Image
 
 SCHEMA_VERSION = 1
@@ -92,19 +92,40 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
     }
 
 
+def default_dict(inventory: Inventory, default: DefaultImage) -> dict[str, Any]:
+    """One default image with its presence in each cache."""
+    return {
+        "env": default.env,
+        "title": default.title,
+        "image": default.value,
+        "ref": str(default.ref.normalized()) if default.ref else None,
+        "origin": default.origin,
+        "error": default.error,
+        "pool": default.pool,
+        "caches": [presence_dict(p) for p in inventory.presence if p.default is default],
+    }
+
+
 def defaults_dict(inventory: Inventory) -> dict[str, Any]:
-    """The whole `imgcache defaults --json` document."""
-    entries = []
-    for default in inventory.defaults:
-        entries.append(
-            {
-                "env": default.env,
-                "title": default.title,
-                "image": default.value,
-                "ref": str(default.ref.normalized()) if default.ref else None,
-                "origin": default.origin,
-                "error": default.error,
-                "caches": [presence_dict(p) for p in inventory.presence if p.default is default],
-            }
-        )
-    return {"profile": profile_dict(inventory.profile), "defaults": entries}
+    """The whole `imgcache defaults --json` document.
+
+    `defaults` holds the cluster's defaults, one per environment, as it always has;
+    `pools` each resource pool of master.yaml with the defaults it sets apart from the
+    cluster's, and `notes` what master.yaml says about images that imgcache does not read.
+    """
+    defaults = inventory.defaults
+    pools = [
+        {
+            "name": pool.name,
+            "origin": pool.origin,
+            "images": dict(pool.images),
+            "defaults": [default_dict(inventory, d) for d in defaults if d.pool == pool.name],
+        }
+        for pool in inventory.settings.pools
+    ]
+    return {
+        "profile": profile_dict(inventory.profile),
+        "defaults": [default_dict(inventory, d) for d in defaults if d.pool is None],
+        "pools": pools,
+        "notes": list(inventory.settings.notes),
+    }

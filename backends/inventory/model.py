@@ -33,6 +33,8 @@ class Format(StrEnum):
     """What a file in a cache turned out to be, read from its header."""
 
     SIF = "sif"
+    OCI_SIF = "oci-sif"
+    """A SIF holding an OCI image (root index and blobs), as SingularityCE 4 `pull --oci` writes."""
     SQUASHFS = "squashfs"
     OCI_ARCHIVE = "oci-archive"
     DOCKER_ARCHIVE = "docker-archive"
@@ -86,6 +88,8 @@ class SifDescriptor:
     """For partitions: amd64, arm64, ... as SIF names them."""
     hash_type: str | None = None
     """For signatures: sha256, sha384, ..."""
+    digest: str | None = None
+    """For OCI root indexes and blobs: the content digest the descriptor records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,10 @@ class ProbeResult:
     note: str | None = None
     """Why the probe stopped short without the file being broken (read budget reached,
     a compressed tar it will not decompress, the file could not be opened)."""
+    not_image: str | None = None
+    """What the file is instead, when the probe is sure it is no image a runtime can
+    start: "an empty file", "a text file", "a FIFO (named pipe)", "squashfs 3.1,
+    big-endian", ... (the `not-an-image` finding says it where the name claims an image)."""
 
     @property
     def corrupt(self) -> bool:

@@ -11,12 +11,14 @@ Nothing here does I/O except `path_in_root`, which resolves symlinks.
 from __future__ import annotations
 
 import os
+import re
 
 from imgcache.backends.inventory.refs import Reference, RefError, parse, path_reference, quoted
 
 __all__ = [
     "enroot_filename",
     "enroot_ref_from_filename",
+    "enroot_ref_string",
     "path_in_root",
     "podman_filename",
     "singularity_ref_from_relpath",
@@ -24,6 +26,12 @@ __all__ = [
 ]
 
 _SIF_SUFFIX = ".sif"
+_LATEST = "latest"
+_LIBRARY = "library/"
+#: Docker Hub as a reference may name it; enroot drops ``library/`` only there.
+_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+#: enroot's ``reg_digest``: the one kind of digest its URIs and file names hold.
+_ENROOT_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _SQSH_SUFFIX = ".sqsh"
 _TAR_SUFFIX = ".tar"
 
@@ -53,29 +61,45 @@ def singularity_ref_from_relpath(rel: str) -> Reference:
     return parse(stem)
 
 
-def enroot_filename(ref: Reference) -> str:
-    """The file name ``enroot import`` gives *ref*: ``nvidia+pytorch+25.09-py3.sqsh``.
+def _enroot_image(ref: Reference) -> str:
+    """The image part of an enroot file name: the path, Docker Hub's ``library/`` dropped."""
+    if ref.registry in _DOCKER_HUB and ref.path.startswith(_LIBRARY):
+        return ref.path.removeprefix(_LIBRARY)
+    return ref.path
 
-    The registry is dropped, ``/`` becomes ``+``, ``+<tag>`` follows when there is a
-    tag. enroot has no way to name a digest, so a ref with one is refused.
+
+def enroot_filename(ref: Reference) -> str:
+    """The file name ``enroot import`` (>= 4.0) gives *ref*: ``nvidia+pytorch+25.09-py3.sqsh``.
+
+    The registry is dropped, and for Docker Hub a leading ``library/``
+    (``ubuntu+22.04.sqsh``); ``/`` becomes ``+``; then ``+<tag>``, ``+latest``
+    when there is none, or ``+sha256:<hex>`` for a digest (a tag beside it is
+    ignored, as enroot ignores it). enroot names only sha256 digests; another
+    algorithm is refused.
     """
-    if ref.digest is not None:
-        raise RefError(
-            f"{quoted(str(ref))} names a digest, which an enroot file name cannot hold; use a tag"
-        )
-    name = ref.path.replace("/", "+")
-    if ref.tag is not None:
-        name += f"+{ref.tag}"
-    return name + _SQSH_SUFFIX
+    n = ref.normalized()
+    if n.digest is not None:
+        if not _ENROOT_DIGEST.fullmatch(n.digest):
+            raise RefError(
+                f"{quoted(str(ref))} names a {n.digest.split(':')[0]} digest; "
+                "enroot names only sha256 digests"
+            )
+        last = n.digest
+    else:
+        last = n.tag or _LATEST
+    return f"{_enroot_image(n).replace('/', '+')}+{last}{_SQSH_SUFFIX}"
 
 
 def enroot_ref_from_filename(name: str) -> Reference:
     """The reference an enroot ``.sqsh`` file name stands for; registry is None.
 
-    ``+`` separates the parts: one part is the path alone, with more the last part
-    is the tag. So ``nvidia+pytorch.sqsh`` reads as ``nvidia:pytorch``; enroot's
-    naming cannot tell a two-component path without tag from a path with one.
-    Raises `RefError` when *name* is not a ``.sqsh`` name or its parts do not parse.
+    ``+`` separates the parts. A last part ``sha256:<64 hex>`` is a digest;
+    otherwise, with two or more parts, the last is the tag (enroot >= 4.0 always
+    writes one). A single part is the path alone: enroot 3's name for an untagged
+    reference, or a name an admin chose. enroot 3 wrote ``ns+img.sqsh`` for an
+    untagged ``ns/img``, which reads here as ``ns:img``: the two cannot be told
+    apart, and enroot 4's reading wins. Raises `RefError` when *name* is not a
+    ``.sqsh`` name or its parts do not parse.
     """
     if not name.endswith(_SQSH_SUFFIX):
         raise RefError(f"file name {quoted(name)} does not end in '.sqsh'")
@@ -88,10 +112,26 @@ def enroot_ref_from_filename(name: str) -> Reference:
     if "/" in name:
         raise RefError(f"enroot file name {quoted(name)} has a '/'; enroot writes '+' instead")
     if len(parts) == 1:
-        path, tag = parts[0], None
-    else:
-        path, tag = "/".join(parts[:-1]), parts[-1]
-    return path_reference(path, tag)
+        return path_reference(parts[0], None)
+    path, last = "/".join(parts[:-1]), parts[-1]
+    if _ENROOT_DIGEST.fullmatch(last):
+        return Reference(registry=None, path=path, digest=last)
+    return path_reference(path, last)
+
+
+def enroot_ref_string(ref: Reference) -> str:
+    """The reference an enroot cache records for *ref*: what its file name reads back as.
+
+    ``path:tag`` (``latest`` when there is none) or ``path@sha256:...``, with no
+    registry and no ``library/`` in front, so that ``ubuntu``,
+    ``docker.io/library/ubuntu:latest`` and the files ``ubuntu+latest.sqsh``,
+    ``library+ubuntu+latest.sqsh`` (enroot 4.1's name for the last) and
+    ``ubuntu.sqsh`` (enroot 3's) all record ``ubuntu:latest``.
+    """
+    path = ref.path.removeprefix(_LIBRARY)
+    if ref.digest is not None:
+        return f"{path}@{ref.digest}"
+    return f"{path}:{ref.tag or _LATEST}"
 
 
 def podman_filename(ref: Reference) -> str:

@@ -6,8 +6,14 @@ when the holder dies, even by SIGKILL. fcntl locks belong to a process, so jobs
 of one process are kept apart by a lock of our own first.
 
 The holder writes its pid, host and reference into the file so a waiter can say
-who it waits for, and unlinks the file on release; a waiter that gets a lock on a
-file that has meanwhile been unlinked tries again on the new one.
+who it waits for ("waiting for pid N on host H", in its progress and its log),
+and unlinks the file on release; a waiter that gets a lock on a file that has
+meanwhile been unlinked tries again on the new one.
+
+Lock names are predictable, so the lock directory and files are reached only
+through descriptors, never through a link (`imgcache.backends.jobs.safedirs`): a
+link planted at a lock file's name or in place of the lock directory is refused
+with one line, never followed.
 
 Locks are an optimisation, never a guarantee: where they cannot be taken (lock
 directory not writable, `ENOLCK` from an NFS server without lockd, or
@@ -25,8 +31,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 
-from imgcache.backends.jobs.publish import LOCK_DIR, host_name, make_dirs
+from imgcache.backends.jobs import safedirs
+from imgcache.backends.jobs.publish import LOCK_DIR, host_name
 from imgcache.backends.tools.run import CancelToken
 
 #: Seconds a job waits for another's lock before giving up (IMGCACHE_LOCK_TIMEOUT).
@@ -74,29 +82,44 @@ class RefLock:
     def __init__(self, root: str, rel: str, *, what: str, dir_mode: int = 0o755) -> None:
         self.root = root
         self.path = lock_path(root, rel)
+        self.name = os.path.basename(self.path)
         self.what = what
         self.dir_mode = dir_mode
         self.held = False
         self.warning = ""
         """Why the job runs unlocked, when it does."""
         self._fd: int | None = None
+        self._dir_fd: int | None = None
         self._local = False
+        self._on_wait: Callable[[str], None] | None = None
+        self._waiting_for = ""
 
-    def acquire(self, timeout: float, cancel: CancelToken | None = None) -> None:
+    def acquire(
+        self,
+        timeout: float,
+        cancel: CancelToken | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         """Take the lock, waiting up to `timeout` seconds; raise `LockBusy` after that.
 
-        When locks are unavailable this returns unlocked with `warning` set.
+        While it waits, `on_wait` hears whom it waits for ("waiting for pid N on
+        host H"), once each time that changes. When locks are unavailable this
+        returns unlocked with `warning` set; a link where the lock directory or
+        file should be raises `safedirs.UnsafePath`.
         """
         if locks_disabled():
             self.warning = "locks are turned off (IMGCACHE_NO_LOCKS)"
             return
+        self._on_wait = on_wait
         deadline = time.monotonic() + timeout
         while not self._try_local():
-            self._wait(deadline, cancel, "another job of this imgcache", "")
+            self._wait(deadline, cancel, "another job of this imgcache", {})
         try:
-            make_dirs(self.root, os.path.dirname(self.path), self.dir_mode)
+            self._dir_fd = safedirs.walk(self.root, [LOCK_DIR], mode=self.dir_mode)
             while True:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                fd = self._open()
+                if fd is None:
+                    continue  # unlinked between looking and opening; look again
                 try:
                     fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError as exc:
@@ -112,13 +135,13 @@ class RefLock:
             self._write_holder(fd)
             self.held = True
         except OSError as exc:
-            self._drop_local()
+            self._drop()
             if exc.errno in _UNAVAILABLE or exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
                 self.warning = f"no lock ({exc.strerror}); going ahead unlocked"
                 return
             raise
         except BaseException:
-            self._drop_local()
+            self._drop()
             raise
 
     def release(self) -> None:
@@ -126,11 +149,11 @@ class RefLock:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 if self._same_file(self._fd):
-                    os.unlink(self.path)
+                    os.unlink(self.name, dir_fd=self._dir_fd)
             os.close(self._fd)
             self._fd = None
         self.held = False
-        self._drop_local()
+        self._drop()
 
     def __enter__(self) -> RefLock:
         return self
@@ -140,6 +163,21 @@ class RefLock:
 
     # --- internals ---------------------------------------------------------------
 
+    def _where(self) -> str:
+        return os.path.join(self.root, LOCK_DIR)
+
+    def _open(self) -> int | None:
+        """The lock file, made if missing; None when it vanished while being opened."""
+        assert self._dir_fd is not None
+        try:
+            return safedirs.create_file(self._dir_fd, self.name, self._where(), mode=0o666)
+        except FileExistsError:
+            pass
+        try:
+            return safedirs.open_file(self._dir_fd, self.name, self._where(), os.O_RDWR)
+        except FileNotFoundError:
+            return None
+
     def _try_local(self) -> bool:
         with _local_guard:
             if self.path in _local_held:
@@ -148,15 +186,29 @@ class RefLock:
             self._local = True
             return True
 
-    def _drop_local(self) -> None:
+    def _drop(self) -> None:
+        if self._dir_fd is not None and self._fd is None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
         if self._local:
             with _local_guard:
                 _local_held.discard(self.path)
             self._local = False
 
-    def _wait(self, deadline: float, cancel: CancelToken | None, who: str, detail: str) -> None:
+    def _wait(
+        self, deadline: float, cancel: CancelToken | None, who: str, holder: dict[str, str]
+    ) -> None:
+        detail = ""
+        waiting = f"waiting for {who}"
+        if "pid" in holder and "host" in holder:
+            detail = f" (pid {holder['pid']} on host {holder['host']})"
+            waiting = f"waiting for pid {holder['pid']} on host {holder['host']}"
         if time.monotonic() >= deadline:
             raise LockBusy(f"{who} is pulling {self.what}{detail}; try again when it has finished")
+        if waiting != self._waiting_for:
+            self._waiting_for = waiting
+            if self._on_wait is not None:
+                self._on_wait(f"{waiting} (it is pulling {self.what})")
         if cancel is not None:
             if cancel.wait(_POLL):
                 cancel.raise_if_cancelled()
@@ -165,7 +217,7 @@ class RefLock:
 
     def _same_file(self, fd: int) -> bool:
         try:
-            st = os.stat(self.path)
+            st = os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return False
         own = os.fstat(fd)
@@ -177,12 +229,21 @@ class RefLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, text.encode(), 0)
 
-    def _holder(self) -> str:
+    def _holder(self) -> dict[str, str]:
+        """What the holder wrote into the lock file: pid, host, ref, since."""
+        assert self._dir_fd is not None
         try:
-            with open(self.path, encoding="utf-8", errors="replace") as f:
-                fields = dict(p.split("=", 1) for p in f.read().split() if "=" in p)
+            fd = safedirs.open_file(self._dir_fd, self.name, self._where())
+        except (OSError, safedirs.UnsafePath):
+            return {}
+        try:
+            text = os.read(fd, 4096).decode("utf-8", "replace")
         except OSError:
-            fields = {}
-        if "pid" in fields and "host" in fields:
-            return f" (pid {fields['pid']} on host {fields['host']})"
-        return ""
+            return {}
+        finally:
+            os.close(fd)
+        fields = dict(p.split("=", 1) for p in text.split() if "=" in p)
+        # What another process wrote is data: only digits and host-name characters pass.
+        pid = fields.get("pid", "")
+        host = re.sub(r"[^A-Za-z0-9.-]", "?", fields.get("host", ""))[:64]
+        return {"pid": pid, "host": host} if pid.isdigit() and host else {}

@@ -3,6 +3,8 @@
 Everything happens in the job's private scratch directory (`$IMGCACHE_TMPDIR`,
 else `$TMPDIR`, else /var/tmp), never in the shared cache, except the final
 squashfs of an enroot image, which mksquashfs writes straight into the temp file.
+skopeo gets `--tmpdir` (and `TMPDIR`) inside that directory too, so what it
+stages stays there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import auth_file
+from imgcache.backends.maintenance.temps import proc_path
 from imgcache.backends.tools import skopeo, squashfs, umoci
 from imgcache.backends.tools.run import Runner, ToolError
 
@@ -113,11 +116,14 @@ def copy(
 
     asked = ctx.beside(ask, "skopeo inspect")
     try:
+        # skopeo stages a whole image before it writes an archive: in the scratch.
+        staging = ctx.tool_tmpdir()
         ctx.run(
-            skopeo.copy_argv(f"docker://{ref}", dest, authfile=authfile),
+            skopeo.copy_argv(f"docker://{ref}", dest, authfile=authfile, tmpdir=staging),
             on_line=counter,
             writes_to=writes_to,
             cwd=cwd,
+            env={"TMPDIR": staging},
         )
     except BaseException:
         asked.wait()  # the copy's error is the one the admin needs
@@ -177,8 +183,16 @@ def squash(
         ctx.progress(start + (end - start) * fraction, f"squashing {int(fraction * 100)}%")
 
     ctx.progress(start, "squashing 0%")
+    # Into the job's own temp, mksquashfs writes through /proc/<pid>/fd/<n> of the file
+    # the job reserved: a link someone puts at the temp's name meanwhile is not followed.
+    fd = ctx.open_temp(os.O_RDWR) if ctx.publication is not None and dest == ctx.temp else None
+    target = dest if fd is None else proc_path(fd, dest)
     argv = squashfs.mksquashfs_argv(
-        rootfs, dest, ctx.settings.squash_options, all_root=all_root, exclude_dev=exclude_dev
+        rootfs, target, ctx.settings.squash_options, all_root=all_root, exclude_dev=exclude_dev
     )
-    ctx.run(argv, on_line=squashfs.progress_parser(on_fraction), writes_to=dest)
+    try:
+        ctx.run(argv, on_line=squashfs.progress_parser(on_fraction), writes_to=dest)
+    finally:
+        if fd is not None:
+            os.close(fd)
     ctx.discard(rootfs)

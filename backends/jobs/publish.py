@@ -7,9 +7,11 @@ directory. A link is used when an existing file must not be replaced: `link(2)`
 fails instead of replacing, atomically, on NFS too, so a file another admin's
 pull completed meanwhile is never overwritten unless that was asked for.
 
+Every step goes through a descriptor of the target directory opened from the
+cache root down without following links (`imgcache.backends.jobs.safedirs`).
 Locks (`imgcache.backends.jobs.locks`) only keep two admins from doing the same work twice;
 correctness never depends on them. The owner's host and pid in the temp
-name let `cleanup_stale` remove leftovers of processes that are gone.
+name let `imgcache.backends.jobs.leftovers` remove leftovers of processes that are gone.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import os
 import re
 import shutil
 import socket
-import time
 from dataclasses import dataclass
 
 from imgcache.backends.inventory import caches
+from imgcache.backends.jobs import safedirs
 
 #: Directory in each cache root holding the per-reference lock files.
 LOCK_DIR = caches.LOCK_DIR
-#: Temp files of other hosts are removed only when untouched this long (seconds).
+#: Temp files of other hosts are removed only when untouched this long (seconds):
+#: their processes cannot be asked whether they still run.
 FOREIGN_TEMP_AGE = 6 * 3600.0
 _TEMP_SUFFIX = ".tmp"
 _NAME_MAX = 255
@@ -81,59 +84,49 @@ def parse_temp(name: str) -> TempOwner | None:
     return TempOwner(match["host"], int(match["pid"]), int(match["seq"]))
 
 
-def make_dirs(root: str, directory: str, dir_mode: int) -> None:
-    """Create `directory` and the missing ones between it and `root`, each with `dir_mode`.
-
-    The mode is set with chmod, so the umask of whoever runs imgcache does not
-    decide whether other admins can write there.
-    """
-    root = os.path.abspath(root)
-    directory = os.path.abspath(directory)
-    missing = []
-    current = directory
-    while current != root and not os.path.isdir(current):
-        missing.append(current)
-        current = os.path.dirname(current)
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, dir_mode)
-        except FileExistsError:
-            continue  # another job made it first; its mode is its business
-        os.chmod(path, dir_mode)
-
-
-def fsync_dir(directory: str) -> None:
-    """Make a rename or link in `directory` durable (no-op where dirs cannot be fsynced)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Publication:
-    """One file on its way into a cache: a temp name now, the final name on commit."""
+    """One file on its way into a cache: a temp name now, the final name on commit.
+
+    Every step acts through a descriptor of the target directory, opened from the
+    cache root down without following links (`safedirs`), so neither a link
+    planted at the temp's predictable name nor one in place of a directory on
+    the way can redirect a write, a link or a rename.
+    """
 
     def __init__(self, root: str, final: str, token: str, *, file_mode: int, dir_mode: int) -> None:
         self.root = os.path.abspath(root)
         self.final = final
         self.directory = os.path.dirname(final)
-        self.temp = os.path.join(self.directory, temp_name(os.path.basename(final), token))
+        self.final_name = os.path.basename(final)
+        self.temp_name = temp_name(self.final_name, token)
+        self.temp = os.path.join(self.directory, self.temp_name)
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.committed = False
+        self._dir_fd: int | None = None
+        self._owner: int | None = None
 
     def prepare(self, *, reserve: bool = True) -> None:
-        """Create the directories and, with `reserve`, an empty temp file.
+        """Open (making what is missing) the target directory and, with `reserve`, an empty temp.
 
         Reserving makes the job visible to the scanner (as `incomplete`) from its
         first second; tools that refuse an existing output file get `reserve=False`.
         """
-        make_dirs(self.root, self.directory, self.dir_mode)
+        if self._dir_fd is None:
+            self._dir_fd = safedirs.walk(
+                self.root, safedirs.split_under(self.root, self.directory), mode=self.dir_mode
+            )
         if reserve:
-            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = safedirs.create_file(self._dir_fd, self.temp_name, self.directory, os.O_WRONLY)
+            self._owner = os.fstat(fd).st_uid
             os.close(fd)
+
+    @property
+    def dir_fd(self) -> int:
+        """The descriptor of the target directory (after `prepare`)."""
+        if self._dir_fd is None:
+            raise RuntimeError("prepare() first")
+        return self._dir_fd
 
     def commit(self, *, replace: bool = False) -> str:
         """Publish the temp file under the final name; returns what happened.
@@ -141,26 +134,39 @@ class Publication:
         "published" (new file), "replaced" (an older file was swapped atomically;
         readers that have it open keep the old one), or "exists" (another job
         published the same name first and `replace` is off; the temp is dropped).
+        A temp that is a link, not a regular file, or owned by someone other than
+        the owner of the file the job reserved is refused (`safedirs.UnsafePath`).
         """
-        fd = os.open(self.temp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        d = self.dir_fd
+        fd = safedirs.open_file(d, self.temp_name, self.directory)
         try:
+            owner = os.fstat(fd).st_uid
+            if self._owner is not None and owner != self._owner:
+                raise safedirs.UnsafePath(
+                    f"refusing {self.temp_name} in {self.directory}: it belongs to uid {owner}, "
+                    "not to this job; someone replaced the temp file"
+                )
             os.fchmod(fd, self.file_mode)
             os.fsync(fd)
         finally:
             os.close(fd)
-        existed = os.path.lexists(self.final)
+        existed = _exists_at(d, self.final_name)
         if replace:
-            os.rename(self.temp, self.final)
+            os.rename(self.temp_name, self.final_name, src_dir_fd=d, dst_dir_fd=d)
             outcome = "replaced" if existed else "published"
         else:
             outcome = self._link_no_replace()
-        fsync_dir(self.directory)
+        with contextlib.suppress(OSError):
+            os.fsync(d)
         self.committed = outcome != "exists"
         return outcome
 
     def _link_no_replace(self) -> str:
+        d = self.dir_fd
         try:
-            os.link(self.temp, self.final)
+            os.link(
+                self.temp_name, self.final_name, src_dir_fd=d, dst_dir_fd=d, follow_symlinks=False
+            )
         except FileExistsError:
             self.discard()
             return "exists"
@@ -169,120 +175,38 @@ class Publication:
             # the window is one syscall wide and only decides which complete file wins.
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
                 raise
-            if os.path.lexists(self.final):
+            if _exists_at(d, self.final_name):
                 self.discard()
                 return "exists"
-            os.rename(self.temp, self.final)
+            os.rename(self.temp_name, self.final_name, src_dir_fd=d, dst_dir_fd=d)
             return "published"
-        os.unlink(self.temp)
+        os.unlink(self.temp_name, dir_fd=d)
         return "published"
 
     def discard(self) -> None:
         """Remove the temp file, if it is still there."""
+        if self._dir_fd is None:
+            return  # never prepared: nothing was made
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.temp)
+            os.unlink(self.temp_name, dir_fd=self._dir_fd)
+
+    def close(self) -> None:
+        """Let go of the target directory."""
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
 
-def _boot_time() -> float | None:
+def _exists_at(dir_fd: int, name: str) -> bool:
     try:
-        with open("/proc/stat", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def process_start(pid: int) -> float | None:
-    """When process `pid` started (epoch seconds), or None when that cannot be read."""
-    boot = _boot_time()
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if boot is None or len(fields) < 20:
-        return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def owner_alive(owner: TempOwner, mtime: float, host: str | None = None) -> bool:
-    """Whether the process named in a temp of this host may still be writing it.
-
-    A pid that is alive but started after the file was last written is another
-    process that reused the number, not the owner.
-    """
-    if owner.host != (host or host_name()):
-        raise ValueError("only processes of this host can be checked")
-    try:
-        os.kill(owner.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, another user's
-    started = process_start(owner.pid)
-    return started is None or started <= mtime + 2.0
-
-
-def _stale(path: str, name: str, now: float, foreign_age: float, host: str) -> bool:
-    owner = parse_temp(name)
-    if owner is None:
-        return False
-    try:
-        mtime = os.lstat(path).st_mtime
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    if owner.host == host:
-        return not owner_alive(owner, mtime, host)
-    return now - mtime > foreign_age
+    return True
 
 
-def cleanup_stale(
-    root: str, *, now: float | None = None, foreign_age: float = FOREIGN_TEMP_AGE
-) -> list[str]:
-    """Remove imgcache temp files under `root` that no running job owns; returns them.
-
-    Temps of this host go as soon as their process is gone; other hosts' only once
-    untouched for `foreign_age` seconds, since their processes cannot be asked.
-    """
-    now = time.time() if now is None else now
-    host = host_name()
-    removed = []
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in caches.RESERVED_DIRS]
-        for name in files:
-            if not name.startswith(caches.TEMP_PREFIX):
-                continue
-            path = os.path.join(directory, name)
-            if _stale(path, name, now, foreign_age, host):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                    removed.append(path)
-    return removed
-
-
-def cleanup_workdirs(base: str, *, now: float | None = None) -> list[str]:
-    """Remove scratch directories (`imgcache-work-<token>`) of this host's dead jobs."""
-    host = host_name()
-    removed = []
-    try:
-        entries = list(os.scandir(base))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith(WORKDIR_PREFIX) or not entry.is_dir(follow_symlinks=False):
-            continue
-        owner = parse_temp(f"{caches.TEMP_PREFIX}x.{entry.name[len(WORKDIR_PREFIX) :]}.tmp")
-        if owner is None or owner.host != host:
-            continue
-        if not owner_alive(owner, entry.stat(follow_symlinks=False).st_mtime, host):
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(entry.path)
-    return removed
-
-
-#: Name prefix of a job's private scratch directory under the work base.
+#: Name prefix of a job's private scratch directory under the work base:
+#: `imgcache-work-<host>-<pid>-<seq>.<random>`.
 WORKDIR_PREFIX = "imgcache-work-"
 
 

@@ -10,7 +10,8 @@ The app and the command line drive the same `JobQueue`:
 
 `missing_default_requests(inventory.presence)` turns the defaults a cache lacks
 into requests: the app's one key. `queue.cleanup_stale()` removes what killed
-jobs left behind; call it once at start-up (it walks every cache).
+jobs left behind; call it once at start-up (it walks every cache). Each job
+also cleans the directory it writes into (`imgcache.backends.jobs.leftovers`).
 
 A job runs in one of `concurrency` worker threads; what it does is a *job kind*
 from `imgcache.backends.jobs.kinds` (one module each), so new kinds plug in by
@@ -18,7 +19,9 @@ name: the queue hands the registry's lookup to `kinds.base.execute`. What a job
 is (`JobRequest`, `JobStatus`, `JobState`, `JobError`) is in
 `imgcache.backends.jobs.states`. Every job writes a log file of its own
 (commands, tool output, result; never a password) under
-`$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends.
+`$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends. When that directory
+cannot be written (full, over quota, read-only) jobs run without logs and
+`queue.log_problem` says why, once.
 `on_update` receives an immutable `JobStatus` snapshot on every change of state
 and, at most about ten times a second, of progress; it runs on worker threads,
 so the app turns it into a message (`post_message`) and nothing else.
@@ -39,7 +42,8 @@ from dataclasses import dataclass, field, replace
 from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory.defaults import Presence
 from imgcache.backends.jobs import kinds as jobkinds
-from imgcache.backends.jobs import locks, publish
+from imgcache.backends.jobs import leftovers, locks, publish, safedirs
+from imgcache.backends.jobs.context import open_log_dir
 from imgcache.backends.jobs.kinds.base import execute
 from imgcache.backends.jobs.states import JobError, JobRequest, JobState, JobStatus
 from imgcache.backends.tools.run import CancelToken
@@ -60,7 +64,8 @@ def missing_default_requests(
 ) -> list[JobRequest]:
     """One fetch request per default image a cache lacks (or holds broken): the one key.
 
-    `presences` is `Inventory.presence`; defaults that are file paths are skipped.
+    `presences` is `Inventory.presence` (the resource pools' own defaults included);
+    defaults that are file paths are skipped.
     """
     requests = []
     for p in presences:
@@ -73,7 +78,7 @@ def missing_default_requests(
                 CacheSpec(p.cache_kind, p.cache_root),
                 backend=backend,
                 replace=p.state == "broken",
-                label=f"{p.default.env} default",
+                label=p.default.label,
             )
         )
     return requests
@@ -87,13 +92,22 @@ def log_dir(env: dict[str, str] | None = None) -> str:
 
 
 def prune_logs(directory: str, keep: int = KEEP_LOGS) -> None:
-    """Remove all but the newest `keep` job logs."""
-    with contextlib.suppress(OSError):
-        entries = [e for e in os.scandir(directory) if e.name.endswith(".log")]
-        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
-        for entry in entries[keep:]:
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+    """Remove all but the newest `keep` job logs (regular files named *.log, nothing else)."""
+    with contextlib.suppress(OSError, safedirs.UnsafePath):
+        fd = open_log_dir(directory)
+        try:
+            with os.scandir(fd) as scan:
+                entries = [
+                    (e.name, e.stat(follow_symlinks=False))
+                    for e in scan
+                    if e.name.endswith(".log") and e.is_file(follow_symlinks=False)
+                ]
+            entries.sort(key=lambda e: e[1].st_mtime, reverse=True)
+            for name, _st in entries[keep:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
 
 
 @dataclass
@@ -126,8 +140,15 @@ class JobQueue:
         self._cond = threading.Condition()
         self._workers: list[threading.Thread] = []
         self._closed = False
-        os.makedirs(self.logs, mode=0o700, exist_ok=True)
-        prune_logs(self.logs)
+        self.log_problem = ""
+        """Why job logs could not be (fully) written, or "": jobs run on without them."""
+        try:
+            os.close(open_log_dir(self.logs))
+        except (OSError, safedirs.UnsafePath) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.log_problem = f"cannot write job logs in {self.logs}: {why}"
+        else:
+            prune_logs(self.logs)
 
     # --- what the app and the command line call ----------------------------------
 
@@ -231,9 +252,8 @@ class JobQueue:
         """Remove leftovers of dead jobs (temps in every cache, scratch dirs); returns them."""
         removed = []
         for spec in self.settings.caches:
-            with contextlib.suppress(OSError):
-                removed += publish.cleanup_stale(spec.path)
-        removed += publish.cleanup_workdirs(publish.work_base())
+            removed += leftovers.cleanup_stale(spec.path)
+        removed += leftovers.cleanup_workdirs(publish.work_base())
         return removed
 
     def shutdown(self, *, cancel: bool = True, timeout: float | None = 30.0) -> None:
@@ -266,11 +286,19 @@ class JobQueue:
         def report(**changes: object) -> None:
             with self._cond:
                 job.status = replace(job.status, **changes)  # type: ignore[arg-type]
-            self._emit(job, progress="phase" in changes or "fraction" in changes)
+            # Progress (a fraction) may come in storms and is thinned out; a phase
+            # alone ("waiting for pid N on host H") is news and always goes out.
+            self._emit(job, progress="fraction" in changes)
 
         try:
             state, message = execute(
-                job.status, self.settings, job.cancel, report, self.lock_timeout, jobkinds.get
+                job.status,
+                self.settings,
+                job.cancel,
+                report,
+                self.lock_timeout,
+                jobkinds.get,
+                self._log_problem,
             )
         except BaseException as exc:  # a worker must never die silently
             log.exception("job %s crashed", job.status.id)
@@ -280,6 +308,12 @@ class JobQueue:
         # The listener hears the end before any waiter wakes up.
         self._emit(job)
         job.done.set()
+
+    def _log_problem(self, problem: str) -> None:
+        with self._cond:
+            if not self.log_problem:
+                self.log_problem = problem
+                log.info("%s; jobs run on without logs", problem)
 
     def _finish_locked(self, job: _Job, state: JobState, message: str) -> None:
         """Record the end of a job; the caller holds the lock, then emits and sets done."""

@@ -19,6 +19,10 @@ old inode to the end.
 A new image that is not smaller is discarded ("nothing to gain") and the result
 says so, leaving the original as it was - unless the original uses a legacy codec
 (lzo, which squashfuse cannot mount: changing codec is then the point) or `force`.
+
+Before it starts, compress removes what killed jobs left in the image's directory
+(`imgcache.backends.jobs.leftovers`); a filesystem that fills up meanwhile is
+said as a pull says it ("no space left on MOUNT ..."), not as the tool's I/O error.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from imgcache.backends.config import Settings
 from imgcache.backends.inventory.model import FileStat, Format, ProbeResult, SquashInfo
 from imgcache.backends.inventory.probe import probe_fileobj
 from imgcache.backends.inventory.scan import file_stat
+from imgcache.backends.jobs import leftovers, publish
 from imgcache.backends.maintenance import rebuild, safety, sifedit, squashopts, verify
 from imgcache.backends.maintenance.common import (
     MaintenanceError,
@@ -225,9 +230,17 @@ def compress_image(
                 )
             probe = probe_fileobj(io.FileIO(src, closefd=False), st.st_size)
             info = check_source(probe, options, path, force=force, allow_signed=allow_signed)
+            for gone in leftovers.clean_dir_fd(loc.dir_fd, os.path.dirname(loc.path)):
+                log(logfile, f"removed a leftover of an interrupted job: {gone}")
             with TempFiles(loc.dir_fd, os.path.dirname(loc.path)) as temps:
                 args = (loc, src, st, probe, options, temps, progress, cancel, logfile)
-                after = _compress_sif(*args) if probe.sif is not None else _compress_sqfs(*args)
+                try:
+                    after = (_compress_sif if probe.sif is not None else _compress_sqfs)(*args)
+                except (ToolError, OSError) as exc:
+                    # Asked while the temps still fill the disk; said once they are gone.
+                    if rebuild.out_of_space(loc.dir_fd, exc):
+                        raise rebuild.OutOfSpace from None
+                    raise
                 result = CompressResult(
                     path=path,
                     format="sif" if probe.sif is not None else "squashfs",
@@ -269,6 +282,9 @@ def compress_image(
                 log(logfile, f"replaced {path}: {st.st_size} -> {after} bytes")
                 progress(1.0, "done")
                 return _done(result, started, True, "; ".join(notes))
+        except rebuild.OutOfSpace:
+            full = publish.no_space_message(loc.path, rebuild.room_needed(st, probe))
+            raise MaintenanceError(f"{full}; {path} was left as it was", "space") from None
         except ToolError as exc:
             raise MaintenanceError(f"compressing {path} failed: {exc}", "tool") from None
         except OSError as exc:

@@ -8,9 +8,14 @@ deletes the plan's items and nothing else, each re-checked against the (device,
 inode, size, mtime) the scan saw, so what a dry run printed is what goes.
 
 Never selected: a current default image (whatever its findings), a symbolic
-link, a file of an owner not in `delete.allowed_owners`, and a file that may still
-be being written (`possibly_live`). The plan also
-lists the trash batches past `trash_grace_days`, which `apply` purges.
+link, a file of an owner not in `delete.allowed_owners`, a file written within
+the last hour (`MIN_AGE_SECONDS`, whatever `days` says), and a file that may
+still be being written (`possibly_live`). The plan also lists the trash batches
+past `trash_grace_days`, which `apply` purges.
+
+`default_notes` says which files are an environment's default image, in the words
+the plans use ("ubuntu:22.04 is the CPU default image: ..."), for rm and the app's
+delete dialog, which do not refuse them but say so.
 """
 
 from __future__ import annotations
@@ -34,22 +39,29 @@ from imgcache.backends.maintenance.purge import expired_batches, purge_trash
 from imgcache.backends.tools.run import CancelToken
 
 #: Findings gc can select by.
-GC_CODES = ("corrupt", "incomplete", "duplicate", "superseded", "stale")
+GC_CODES = ("corrupt", "incomplete", "not-an-image", "duplicate", "superseded", "stale")
 #: Findings gc selects when told nothing: files that are broken, left over, or unused.
 DEFAULT_CODES = ("corrupt", "incomplete", "duplicate", "stale")
-#: A temporary or broken file touched this recently may still be being written.
-LIVE_SECONDS = 3600.0
+#: gc never selects a file written (modified) less than this many seconds ago, whatever
+#: `--days` says: it may be a pull, a copy or a compress still writing it.
+MIN_AGE_SECONDS = 3600.0
 
 
 def possibly_live(image: Image, now: float) -> bool:
-    """Whether a writer may still be producing this file, so gc must leave it.
+    """Whether a writer may still be producing this file, older than `MIN_AGE_SECONDS` as
+    it is: an imgcache temp that is not a dead job's leftover (its writer, named in
+    the temp's name, still runs on this host, or it is another host's and recent;
+    `imgcache.backends.jobs.leftovers.is_stale`).
 
-    Temp names will carry their writer's host and pid (`imgcache.backends.jobs.publish`); until
-    gc asks that, any `incomplete` or `corrupt` (e.g. truncated) file modified
-    within `LIVE_SECONDS` counts as live. Pass another function to `plan` to change it.
+    Pass another function to `plan` to change it.
     """
-    codes = image.codes
-    return ("incomplete" in codes or "corrupt" in codes) and now - image.stat.mtime < LIVE_SECONDS
+    from imgcache.backends.jobs.leftovers import is_stale
+    from imgcache.backends.jobs.publish import FOREIGN_TEMP_AGE, parse_temp
+
+    owner = parse_temp(os.path.basename(image.path))
+    if owner is None:
+        return False
+    return not is_stale(owner, image.stat.mtime, now=now, foreign_age=FOREIGN_TEMP_AGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,42 @@ def default_paths(inventory: Inventory) -> set[str]:
     return paths
 
 
+#: What deleting a default image means, after "X is the CPU default image".
+DEFAULT_CONSEQUENCE = "jobs that use the default will pull it again"
+
+
+def default_notes(inventory: Inventory, paths: Iterable[str]) -> dict[str, str]:
+    """For each of `paths` that is an environment's default image where the runtime looks,
+    one line saying so, e.g. "ubuntu:22.04 is the CPU default image: jobs that use the
+    default will pull it again"."""
+    return {
+        path: f"{what}: {DEFAULT_CONSEQUENCE}"
+        for path, what in _default_roles(inventory, paths).items()
+    }
+
+
+def _default_roles(inventory: Inventory, paths: Iterable[str]) -> dict[str, str]:
+    """ "ubuntu:22.04 is the CPU default image" for each of `paths` that is one."""
+    from imgcache.backends.inventory.defaults import ENVIRONMENT_TITLES
+
+    wanted = set(paths)
+    found: dict[str, dict[str, str]] = {}
+    for presence in inventory.presence:
+        if presence.path in wanted and presence.state in ("present", "broken"):
+            envs = found.setdefault(presence.path, {})
+            envs.setdefault(presence.default.env, presence.default.value)
+    for default in inventory.defaults:
+        file = os.path.abspath(default.file) if default.file else None
+        if file in wanted:
+            found.setdefault(file, {}).setdefault(default.env, default.value)
+    notes = {}
+    for path, envs in found.items():
+        values = list(dict.fromkeys(envs.values()))
+        titles = " and ".join(ENVIRONMENT_TITLES.get(env, env) for env in envs)
+        notes[path] = f"{' / '.join(values)} is the {titles} default image"
+    return notes
+
+
 def _reason(image: Image, codes: Iterable[str]) -> str:
     wanted = set(codes)
     return "; ".join(f"{f.code}: {f.reason}" for f in image.findings if f.code in wanted)
@@ -141,6 +189,7 @@ def plan(
             images, inventory.defaults, now=now, stale_days=days, file_mode=settings.file_mode
         )
     defaults = default_paths(inventory)
+    roles = _default_roles(inventory, defaults)
     allowed = settings.allowed_owners
     items: list[PlanItem] = []
     skipped: list[PlanItem] = []
@@ -151,13 +200,18 @@ def plan(
         item = PlanItem(image.path, image.stat.size, reason, image.root, image.stat)
         if stat.S_ISLNK(image.stat.mode):
             why = "a symbolic link; imgcache never removes links"
+        elif not stat.S_ISREG(image.stat.mode):
+            why = "not a regular file; imgcache removes only regular files"
         elif image.path in defaults:
-            why = "a current default image"
+            why = roles.get(image.path, "a current default image")
         elif allowed and image.owner not in allowed and str(image.stat.uid) not in allowed:
             why = f"owned by {image.owner}, who is not in delete.allowed_owners"
+        elif now - image.stat.mtime < MIN_AGE_SECONDS:
+            ago = humanize.naturaldelta(max(0.0, now - image.stat.mtime))
+            why = f"written {ago} ago, within the last hour: it may still be being written"
         elif is_live(image, now):
             ago = humanize.naturaldelta(max(0.0, now - image.stat.mtime))
-            why = f"modified {ago} ago; it may still be being written"
+            why = f"modified {ago} ago and its writer still runs: it may still be being written"
         else:
             items.append(item)
             continue
@@ -191,6 +245,7 @@ def apply(
         purge=purge,
         skip_refused=True,
         purge_old=False,
+        via="gc",
         cancel=cancel,
         on_progress=on_progress,
         logfile=logfile,
@@ -204,4 +259,17 @@ def apply(
         )
         purged += done.purged
         failed += done.failed
+    remove_leftovers(settings, logfile)
     return replace(result, purged_batches=tuple(purged), failed=tuple(failed))
+
+
+def remove_leftovers(settings: Settings, logfile: IO[str] | None = None) -> list[str]:
+    """Remove the temps of dead jobs in every cache, however recent (they are no image);
+    what a pull does in its own directory (`imgcache.backends.jobs.leftovers`)."""
+    from imgcache.backends.jobs.leftovers import cleanup_stale
+
+    removed = [path for spec in settings.caches for path in cleanup_stale(spec.path)]
+    for path in removed:
+        if logfile is not None:
+            logfile.write(f"removed a leftover of an interrupted job: {path}\n")
+    return removed

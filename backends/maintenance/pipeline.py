@@ -1,11 +1,12 @@
 """Run `producer | consumer` without a shell, with the conventions of `imgcache.backends.tools.run`.
 
-Both programs get their own session (so a cancel kills each whole process group),
-the producer reads /dev/null, both command lines go to the log, and their messages
-are streamed into it. The data flows through a kernel pipe between the two, never
-through Python, so the pipeline costs what the same pipeline costs in a shell. While
-it runs, a callback is ticked with the bytes the producer has read so far (from
-`/proc/<pid>/io`), which is how far through the input it is.
+Both programs get their own session (so a cancel kills each whole process group)
+and the parent-death signal every tool of imgcache gets (so a kill -9 of imgcache
+takes both with it), the producer reads /dev/null, both command lines go to the
+log, and their messages are streamed into it. The data flows through a kernel pipe
+between the two, never through Python, so the pipeline costs what the same pipeline
+costs in a shell. While it runs, a callback is ticked with the bytes the producer
+has read so far (from `/proc/<pid>/io`), which is how far through the input it is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from imgcache.backends.tools.run import (
     ToolError,
     _kill_group,  # the one process-group killer, shared with run()
     _pump,  # the one output streamer, shared with run()
+    die_with_parent,
 )
 
 #: Seconds between progress ticks.
@@ -81,6 +83,7 @@ def run_pipeline(
                 stdout=write_end,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         )
         procs.append(
@@ -90,6 +93,7 @@ def run_pipeline(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         )
     except OSError as exc:

@@ -1,31 +1,48 @@
-"""The trash's batches: their names, which are past the grace period, and purging them.
+"""Purging the trash: which batches are past the grace period, and removing batches.
 
-A batch is `ROOT/.imgcache-trash/<UTC time>-<random>/`; its age is read from its
-name, never from atime or mtime (many shared filesystems keep no atime, and moving
-a file into the batch does not change its mtime). Purging removes whole batches
-with `shutil.rmtree` on descriptors, so a link planted in the trash is removed,
-never followed.
+A batch is `ROOT/.imgcache-trash/<UTC time>-<random>/` (`batches`); its age is read
+from its name. Purging removes whole batches with `shutil.rmtree` on descriptors
+(the trash opened from the root with `O_NOFOLLOW`), so a link planted in the
+trash is removed, never followed, and a link planted at `.imgcache-trash` itself
+is refused.
 """
 
 from __future__ import annotations
 
-import calendar
+import contextlib
 import os
-import secrets
 import shutil
-import stat
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import IO
 
 from imgcache.backends.inventory.caches import TRASH_DIR
-from imgcache.backends.maintenance import safety
-from imgcache.backends.maintenance.common import PlanItem, Progress, ProgressFn, human, log
+from imgcache.backends.maintenance.batches import (
+    STAMP,
+    batch_name,
+    batch_time,
+    list_batches,
+    open_trash,
+)
+from imgcache.backends.maintenance.common import (
+    MaintenanceError,
+    PlanItem,
+    Progress,
+    ProgressFn,
+    human,
+    log,
+)
 from imgcache.backends.tools.run import CancelToken
 
-#: strftime format of the time at the start of a batch name.
-STAMP = "%Y%m%dT%H%M%SZ"
+__all__ = [
+    "STAMP",
+    "PurgeResult",
+    "batch_name",
+    "batch_time",
+    "expired_batches",
+    "purge_trash",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,56 +55,26 @@ class PurgeResult:
     """Batches still inside the grace period."""
 
 
-def batch_name(now: float) -> str:
-    """A new batch directory name: UTC time and a random part, e.g. 20250101T120000Z-1a2b3c4d."""
-    return f"{time.strftime(STAMP, time.gmtime(now))}-{secrets.token_hex(4)}"
-
-
-def batch_time(name: str) -> float | None:
-    """The creation time written in a batch name, or None for any other name."""
-    stamp = name.split("-", 1)[0]
-    try:
-        return float(calendar.timegm(time.strptime(stamp, STAMP)))
-    except ValueError:
-        return None
-
-
 def expired_batches(root: str, grace_days: float, *, now: float | None = None) -> list[PlanItem]:
     """The batches of the trash at `root` past the grace period, with the bytes they hold.
 
     For plans only: sizes come from a walk that follows no link; purging checks again.
     """
     now = time.time() if now is None else now
-    trash = os.path.join(root, TRASH_DIR)
-    try:
-        entries = sorted(os.scandir(trash), key=lambda e: e.name)
-    except OSError:
-        return []
     items = []
-    for entry in entries:
-        made = batch_time(entry.name)
-        if made is None or not entry.is_dir(follow_symlinks=False):
+    for batch in list_batches(root)[0]:
+        if now - batch.created < grace_days * 86400:
             continue
-        if now - made < grace_days * 86400:
-            continue
-        size = 0
-        for dirpath, _dirs, files in os.walk(entry.path):
-            for name in files:
-                try:
-                    st = os.lstat(os.path.join(dirpath, name))
-                except OSError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    size += st.st_size
-        when = time.strftime("%Y-%m-%d", time.gmtime(made))
+        when = time.strftime("%Y-%m-%d", time.gmtime(batch.created))
+        size = batch.size
         reason = f"trash from {when}, past the {grace_days:g}-day grace period ({human(size)})"
-        items.append(PlanItem(entry.path, size, reason, root))
+        items.append(PlanItem(batch.path, size, reason, root))
     return items
 
 
 def purge_trash(
     root: str,
-    grace_days: float,
+    grace_days: float | None,
     *,
     now: float | None = None,
     cancel: CancelToken | None = None,
@@ -97,23 +84,21 @@ def purge_trash(
 ) -> PurgeResult:
     """Remove the trash batches of the cache at `root` made at least `grace_days` ago.
 
-    With `only` (batch paths, as `expired_batches` lists them), no other batch is
+    `grace_days` None purges batches of any age (`imgcache trash --empty`). With
+    `only` (batch paths, as `expired_batches` lists them), no other batch is
     removed. Only directories named like a batch are touched; the removal works on
     descriptors and never follows a link (`shutil.rmtree` with `dir_fd`).
     """
     now = time.time() if now is None else now
     progress = Progress(on_progress)
-    root_fd = safety.open_root(root)
     try:
-        try:
-            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-            trash_fd = os.open(TRASH_DIR, flags, dir_fd=root_fd)
-        except FileNotFoundError:
-            return PurgeResult((), (), 0)
-        except OSError as exc:
-            return PurgeResult((), ((TRASH_DIR, f"cannot open the trash: {exc.strerror}"),), 0)
-    finally:
-        os.close(root_fd)
+        opened = open_trash(root)
+    except MaintenanceError as exc:
+        return PurgeResult((), ((os.path.join(root, TRASH_DIR), str(exc)),), 0)
+    if opened is None:
+        return PurgeResult((), (), 0)
+    root_fd, trash_fd = opened
+    os.close(root_fd)
     purged: list[str] = []
     failed: list[tuple[str, str]] = []
     kept = 0
@@ -122,7 +107,7 @@ def purge_trash(
             made = batch_time(entry.name)
             if made is None or not entry.is_dir(follow_symlinks=False):
                 continue
-            if now - made < grace_days * 86400:
+            if grace_days is not None and now - made < grace_days * 86400:
                 kept += 1
                 continue
             shown = os.path.join(root, TRASH_DIR, entry.name)
@@ -139,6 +124,7 @@ def purge_trash(
             purged.append(shown)
             log(logfile, f"purged {shown}")
     finally:
-        os.close(trash_fd)
+        with contextlib.suppress(OSError):
+            os.close(trash_fd)
     progress(1.0, "done")
     return PurgeResult(tuple(purged), tuple(failed), kept)

@@ -16,7 +16,8 @@ file right after that check; a reader that has it open still reads to the end.
 Trash directories get the owner permissions plus the cache root's group bits (and
 its setgid bit): whoever may write the root - the admins of the cache, directly or
 through its group - may purge any admin's batches, and other users cannot list
-what was deleted.
+what was deleted. Each batch gets a manifest of who deleted what (`batches`),
+written when the delete is done; `restore` puts files back from it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import IO, Any
 from imgcache.backends.config import Settings
 from imgcache.backends.inventory.caches import TRASH_DIR
 from imgcache.backends.inventory.scan import file_stat
-from imgcache.backends.maintenance import safety
+from imgcache.backends.maintenance import batches, safety
 from imgcache.backends.maintenance.common import (
     MaintenanceError,
     PlanItem,
@@ -42,7 +43,7 @@ from imgcache.backends.maintenance.common import (
     fsync_dir,
     log,
 )
-from imgcache.backends.maintenance.purge import batch_name, purge_trash
+from imgcache.backends.maintenance.purge import purge_trash
 from imgcache.backends.tools.run import CancelToken
 
 
@@ -110,10 +111,14 @@ def _mkdir_at(parent_fd: int, name: str, mode: int, shown: str) -> tuple[int, bo
 class _Batch:
     """The trash batch of one delete in one cache, created when first needed."""
 
-    def __init__(self, root: str, root_fd: int, now: float) -> None:
+    def __init__(self, root: str, root_fd: int, now: float, via: str) -> None:
         self.root = root
         self.root_fd = root_fd
-        self.name = batch_name(now)
+        self.now = now
+        self.via = via
+        self.name = batches.batch_name(now)
+        self.moved: list[tuple[str, int]] = []
+        """(path relative to the root, size) of each file moved in, for the manifest."""
         self.mode = trash_mode(os.fstat(root_fd).st_mode)
         self.fd = -1
         self.trash_fd = -1
@@ -141,6 +146,19 @@ class _Batch:
     def shown(self, rel: str) -> str:
         """The absolute path of `rel` inside this batch."""
         return os.path.join(self.root, TRASH_DIR, self.name, rel)
+
+    def write_manifest(self, logfile: IO[str] | None) -> None:
+        """Record who deleted what beside the files (a batch that got none needs none)."""
+        if self.fd < 0 or not self.moved:
+            return
+        mode = 0o600 | (self.mode & 0o060 & ~0o020)
+        try:
+            batches.write_manifest(
+                self.fd, batches.current_deleter(self.via), self.now, self.moved, mode
+            )
+        except OSError as exc:
+            # The files are in the trash and can be put back; only "by whom" is lost.
+            log(logfile, f"warning: no manifest in {self.shown('')}: {exc.strerror}")
 
     def close(self, remove_empty: bool) -> None:
         """Close descriptors; with `remove_empty`, drop the directories left empty."""
@@ -190,6 +208,12 @@ def _remove_one(
     with safety.locate(item.root, item.path, expected=item.expected, root_fd=root_fd) as loc:
         safety.check_owner(loc.stat, settings.allowed_owners, item.path)
         seen = file_stat(loc.stat)
+        if loc.rel == batches.MANIFEST and not purge:
+            # Moved into the batch it would take the manifest's place.
+            raise MaintenanceError(
+                f"{item.path} has the name of imgcache's trash manifest; delete it with --purge",
+                "internal",
+            )
         try:
             target = batch.dir_for(loc.rel.split("/")[:-1])
         except MaintenanceError as exc:
@@ -220,6 +244,7 @@ def _remove_one(
         if purge:
             os.unlink(loc.name, dir_fd=target)
             return Removed(item.path, loc.stat.st_size, None)
+        batch.moved.append((loc.rel, loc.stat.st_size))
         return Removed(item.path, loc.stat.st_size, batch.shown(loc.rel))
 
 
@@ -230,6 +255,7 @@ def delete(
     purge: bool = False,
     skip_refused: bool = False,
     purge_old: bool = True,
+    via: str = "delete",
     now: float | None = None,
     cancel: CancelToken | None = None,
     on_progress: ProgressFn | None = None,
@@ -242,7 +268,8 @@ def delete(
     refused ones out (gc uses it: a file another admin removed is no reason to
     stop). A file that changes between that check and its move is reported in
     `failed`, not raised. With `purge_old`, trash batches past `trash_grace_days`
-    are purged afterwards in each cache touched.
+    are purged afterwards in each cache touched. `via` names the command in the
+    batch's manifest ("rm", "gc"; the app's delete job leaves "delete").
     """
     now = time.time() if now is None else now
     progress = Progress(on_progress)
@@ -263,7 +290,7 @@ def delete(
     done = 0
     for root, group in by_root.items():
         root_fd = safety.open_root(root)
-        batch = _Batch(root, root_fd, now)
+        batch = _Batch(root, root_fd, now, via)
         try:
             for item in group:
                 if cancel is not None:
@@ -283,6 +310,7 @@ def delete(
                     log(logfile, f"deleted {item.path} {where}")
                 done += 1
         finally:
+            batch.write_manifest(logfile)
             # rmdir leaves directories that hold trashed files; only empty ones go.
             batch.close(remove_empty=True)
             os.close(root_fd)

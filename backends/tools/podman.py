@@ -2,8 +2,9 @@
 
 podman reads registries.conf (including `CONTAINERS_REGISTRIES_CONF`) and
 takes credentials from `--authfile`. `podman save -o` writes the archive to the
-path given; the image also stays in the user's podman storage, as it would if
-the admin had run the two commands by hand.
+path given. The job then removes the image from the user's podman storage
+(`podman rmi`) unless it was there before (`podman image exists`): a cache of
+archives should not fill a second store with copies of everything saved.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ def pull_argv(ref: str, authfile: str | None = None) -> list[str]:
 def save_argv(ref: str, dest: str) -> list[str]:
     """`podman save --format=oci-archive -o DEST REF`."""
     return ["podman", "save", "--format=oci-archive", "-o", dest, ref]
+
+
+def exists_argv(ref: str) -> list[str]:
+    """`podman image exists REF`: exit status 0 when the local store has it, 1 when not."""
+    return ["podman", "image", "exists", ref]
+
+
+def rmi_argv(ref: str) -> list[str]:
+    """`podman rmi REF`: untag REF, and remove the image when no other tag names it."""
+    return ["podman", "rmi", ref]
 
 
 def storage_dir() -> str:

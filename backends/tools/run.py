@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import shlex
@@ -47,15 +48,26 @@ _PRCTL = _load_prctl()
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """In the child: be killed when the thread that started us dies.
 
     If imgcache itself is SIGKILLed, its children are in their own process groups
     (so that cancel can kill a whole group) and would otherwise run on, writing
-    into temp files nobody will publish. Only a pre-resolved C call runs here.
+    into temp files nobody will publish. A parent that died before the prctl
+    took effect is caught by the getppid check. Only a pre-resolved C call and
+    plain system calls run here.
     """
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(137)
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """The `preexec_fn` every child of imgcache gets: SIGKILL when imgcache dies (Linux)."""
+    if _PRCTL is None:
+        return None
+    return functools.partial(_die_with_parent, os.getpid())
 
 
 class ToolError(RuntimeError):
@@ -240,7 +252,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if capture else subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if _PRCTL is not None else None,
+            preexec_fn=die_with_parent(),
         )
     except OSError as exc:
         raise ToolError(argv, None, str(exc), hint) from exc

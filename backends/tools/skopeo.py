@@ -9,7 +9,9 @@ mirrors and insecure registries, the signature policy, auth files. Two details:
 - without any policy.json skopeo refuses to copy; then (and only then) we pass
   `--insecure-policy`, which is what the default policy file would allow anyway.
 
-Credentials go in an auth file (`--authfile`), never `--creds` on the argv.
+Credentials go in an auth file (`--authfile`), never `--creds` on the argv. Jobs
+hand skopeo `--tmpdir` in their scratch directory: skopeo stages a whole image
+there before it writes an archive, in /var/tmp otherwise.
 skopeo on a pipe prints one "Copying blob" line as it starts each layer; that,
 against the manifest's layer count, is the fetch progress.
 """
@@ -65,13 +67,24 @@ def inspect_raw_argv(ref: str, authfile: str | None = None) -> list[str]:
 
 
 def copy_argv(
-    source: str, dest: str, *, authfile: str | None = None, retries: int = 2
+    source: str,
+    dest: str,
+    *,
+    authfile: str | None = None,
+    retries: int = 2,
+    tmpdir: str | None = None,
 ) -> list[str]:
-    """`skopeo copy SOURCE DEST` with the source registry's auth file and retries."""
+    """`skopeo copy SOURCE DEST` with the source registry's auth file and retries.
+
+    `tmpdir` is where skopeo stages big files (`--tmpdir`): a whole image before it
+    writes an archive. Without it skopeo 1.9 uses /var/tmp, whatever `TMPDIR` says.
+    """
     auth = ["--src-authfile", authfile] if authfile else []
+    staging = ["--tmpdir", tmpdir] if tmpdir else []
     return [
         "skopeo",
         *global_args(),
+        *staging,
         "copy",
         "--retry-times",
         str(retries),

@@ -11,6 +11,7 @@ import time
 import pytest
 from textual.widgets import Static
 
+from imgcache.tui.keymap import keymap_problem
 from imgcache.tui.screens.details import DetailsScreen
 from imgcache.tui.screens.finding_picker import FindingPicker
 from imgcache.tui.screens.help import HelpScreen
@@ -127,8 +128,8 @@ async def test_finding_filter_picker_and_palette(real_cache):
         await settle(app)
         await pilot.press("f")
         assert isinstance(app.screen, FindingPicker)
-        # all, any, corrupt, incomplete, unshared, uncompressed
-        await pilot.press("j", "j", "j", "j", "j", "enter")
+        # all, any, corrupt, incomplete, not-an-image, unshared, uncompressed
+        await pilot.press("j", "j", "j", "j", "j", "j", "enter")
         await pilot.pause()
         assert app.main.table.model.finding == "uncompressed"
         assert names(app) == ["nvidia/pytorch:25.09-py3"]
@@ -227,17 +228,19 @@ async def test_help_lists_every_binding_with_remaps(real_cache):
 
 
 async def test_border_hints_name_the_remapped_keys(real_cache):
-    keys = {"pull_defaults": "u", "toggle_jobs": "f6", "cancel_job": "k", "job_log": "o"}
+    # Keys the command's keymap check accepts (no clash with another binding).
+    keys = {"pull_defaults": "f7", "toggle_jobs": "f6", "cancel_job": "x", "job_log": "o"}
+    assert keymap_problem(keys, dict.fromkeys(keys, "config")) is None
     app = make_app(real_cache.settings(keys=keys))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app)
         await pilot.press("d")
-        assert app.main.defaults_panel.border_subtitle == "u pulls the 3 missing"
+        assert app.main.defaults_panel.border_subtitle == "f7 pulls the 3 missing"
         await pilot.press("f6")
         jobs = app.main.job_list
         assert jobs.display and jobs.border_subtitle == "f6 hides"
         jobs.update_jobs(demo_jobs(app.settings, time.time()))
-        assert jobs.border_subtitle == "k cancels · o log · f6 hides"
+        assert jobs.border_subtitle == "x cancels · o log · f6 hides"
 
 
 async def test_small_terminal_folds_the_panes(real_cache):

@@ -88,7 +88,9 @@ async def test_added_file_and_its_log(real_cache, real_images, monkeypatch):
         assert dialog.query_one("#add", Button).disabled
         enroot = next(i for i, s in enumerate(dialog.specs) if s.kind is CacheKind.ENROOT)
         dialog.query_one("#cache").query("RadioButton")[enroot].value = True
-        await pilot.press("enter", *"hpc/tools:2.1", "enter")
+        # Enter would add it now, under the name read from the file; tab goes to
+        # the reference to file it under another.
+        await pilot.press("tab", *"hpc/tools:2.1", "enter")
         assert app.screen is app.main
         await wait_for(lambda: app.jobs.statuses and not app.jobs.active, timeout=30)
         [status] = app.jobs.statuses.values()

@@ -203,7 +203,7 @@ async def test_delete_shows_what_is_freed_and_moves_files_to_the_trash(real_cach
         await pilot.press("y")
         [status] = await jobs_done(app, 1)
         assert status.state.value == "done", status.message
-        assert status.message.startswith("2 file(s) moved to the trash")
+        assert status.message.startswith("2 files moved to the trash")
         trash = [real_cache.enroot / ".imgcache-trash", real_cache.podman / ".imgcache-trash"]
         for path, bin_ in zip(gone, trash, strict=True):
             assert not path.exists()
@@ -270,7 +270,7 @@ async def test_fix_perms_lists_the_change_and_makes_it(real_cache):
         assert [c.path for c in screen.plan.changes] == [str(target)]
         await pilot.press("y")
         [status] = await jobs_done(app, 1)
-        assert status.message == "1 permission change(s)"
+        assert status.message == "1 permission change"
         assert target.stat().st_mode & 0o777 == 0o644
 
 

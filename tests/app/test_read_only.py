@@ -89,6 +89,7 @@ async def test_the_same_app_read_write_offers_the_actions(real_cache):
 def test_the_read_only_flag_reaches_the_app(real_cache, monkeypatch):
     got = []
     monkeypatch.setattr("imgcache.tui.app.run_app", lambda settings: got.append(settings) or 0)
+    monkeypatch.setattr("imgcache.tui.cli.has_terminal", lambda: True)
     assert cli.main(["--read-only", "--config", str(real_cache.config)]) == 0
     assert cli.main(["--config", str(real_cache.config)]) == 0
     assert [s.read_only for s in got] == [True, False]

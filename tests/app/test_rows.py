@@ -144,7 +144,22 @@ def test_layout_drops_columns_on_narrow_terminals():
     wide = [c.key for c in layout(160, 17, 9)]
     assert wide == ["name", "cache", "format", "comp", "size", "age", "findings"]
     narrow = [c.key for c in layout(60, 17, 9)]
-    assert "cache" not in narrow and "findings" in narrow and "size" in narrow
+    assert "findings" in narrow and "size" in narrow and "format" not in narrow
+
+
+def test_the_cache_column_stays_when_several_caches_show():
+    # 80x24 with a findings column grown to its widest: findings shrink first,
+    # then format and age go; the cache column stays, so rows of different caches
+    # never look alike.
+    for width in (78, 70, 60, 50):
+        columns = {c.key: c for c in layout(width, 24, 14)}
+        assert "cache" in columns, width
+        assert columns["cache"].width >= 8
+    at_80 = {c.key: c.width for c in layout(78, 24, 14)}
+    assert at_80["findings"] < 24 and at_80["name"] >= 28 and at_80["cache"] == 14
+    # One cache: no cache column, and the findings still shrink before format goes.
+    single = {c.key: c.width for c in layout(78, 24, 0)}
+    assert "cache" not in single and "format" in single and single["name"] >= 28
 
 
 def test_badges_say_how_many_did_not_fit():
@@ -158,6 +173,7 @@ def test_reclaimable_estimate():
     assert reclaimable(image("a", size=1000, codes=("uncompressed",))) == 1000 * COMPRESSION_SAVING
     assert reclaimable(image("a", size=1000, codes=("legacy-codec", "unshared"))) == 0
     assert reclaimable(image("a", size=1000, codes=("uncompressed", "duplicate"))) == 1000
+    assert reclaimable(image("a", size=1000, codes=("not-an-image",))) == 1000
 
 
 def test_short_age():

@@ -39,8 +39,9 @@ def test_defaults_panel(snap_compare, demo_settings):
 
 
 def test_finding_filter(snap_compare, demo_settings):
-    # f, then down to "uncompressed" (all, any, corrupt, incomplete, unshared, uncompressed).
-    press = ["f", "j", "j", "j", "j", "j", "enter"]
+    # f, then down to "uncompressed" (all, any, corrupt, incomplete, not-an-image,
+    # unshared, uncompressed).
+    press = ["f", "j", "j", "j", "j", "j", "j", "enter"]
     app = make_app(demo_settings)
     assert snap_compare(app, press=press, terminal_size=(120, 36), run_before=_ready)
 
@@ -97,3 +98,25 @@ async def _gc_plan(pilot) -> None:
 def test_gc_plan(snap_compare, demo_settings):
     app = make_app(demo_settings)
     assert snap_compare(app, terminal_size=(120, 36), run_before=_gc_plan)
+
+
+def test_gc_plan_80x24_no_color(snap_compare, demo_settings, monkeypatch):
+    # Ticked and unticked boxes read apart without colour; the row of boxes wraps
+    # at 80 columns instead of being cut.
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(demo_settings)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_gc_plan)
+
+
+def test_main_80x24_no_color(snap_compare, demo_settings, monkeypatch):
+    # Several caches at 80 columns: the CACHE column stays (findings shrink first).
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(demo_settings)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_ready)
+
+
+def test_pull_dialog_80x24_no_color(snap_compare, demo_settings, monkeypatch):
+    # The chosen cache shows by its glyph, not by colour alone.
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(demo_settings)
+    assert snap_compare(app, press=["p"], terminal_size=(80, 24), run_before=_ready)

@@ -132,7 +132,8 @@ def test_browse_filter_details_help_live_quit(tmp_path, images, term, size):
         # Finding filter: f, down to "uncompressed", Enter.
         term_tmux.keys("f")
         term_tmux.wait_for("Show only")
-        term_tmux.keys("j", "j", "j", "j", "j", "Enter")
+        # all, any, corrupt, incomplete, not-an-image, unshared, uncompressed
+        term_tmux.keys("j", "j", "j", "j", "j", "j", "Enter")
         screen = term_tmux.wait_for("only uncompressed")
         assert "Images 1/3" in screen
 
@@ -205,9 +206,10 @@ def test_mark_and_delete_to_the_trash(tmp_path, images):
         screen = term_tmux.wait_for("1 marked")
         assert "*nvidia/pytorch:25.09-py3" in screen
         term_tmux.keys("D")
-        screen = term_tmux.wait_for("Delete 1 file")
+        term_tmux.wait_for("Delete 1 file")
+        # The dialog's title shows first; its plan a frame later.
+        screen = term_tmux.wait_for("nvidia+pytorch+25.09-py3.sqsh")
         assert "freed when the trash is purged" in screen
-        assert "nvidia+pytorch+25.09-py3.sqsh" in screen
         term_tmux.keys("y")
         term_tmux.wait_for("Images 1/1")
         term_tmux.wait_for("moved to the trash")  # the job's line in the jobs pane

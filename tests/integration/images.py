@@ -26,8 +26,12 @@ def build_image(
     volumes: Sequence[str] = (),
     workdir: str | None = None,
     arch: str | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> Path:
-    """An OCI layout at `dest` with one layer per mapping, then one per whiteout."""
+    """An OCI layout at `dest` with one layer per mapping, then one per whiteout.
+
+    `links` (name -> target) are symlinks added to the first layer.
+    """
     if dest.exists():
         shutil.rmtree(dest)
     image = f"{dest}:latest"
@@ -43,6 +47,10 @@ def build_image(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             path.chmod(0o755 if name.startswith(("bin/", "usr/bin/")) else 0o644)
+        for name, target in (links or {}).items() if i == 0 else ():
+            path = tree / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(target)
         tree.mkdir(exist_ok=True)
         run(["umoci", "insert", *rootless, "--image", image, str(tree), "/"], capture=True)
         shutil.rmtree(tree)

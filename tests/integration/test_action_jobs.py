@@ -112,7 +112,7 @@ def test_delete_job_moves_to_the_trash(cache, tmp_path):
     )
     final, _, _ = run(settings, request, tmp_path)
     assert final.state is JobState.DONE, final.message
-    assert final.message.startswith("1 file(s) moved to the trash")
+    assert final.message.startswith("1 file moved to the trash")
     assert not os.path.exists(image.path)
     trashed = list((root / ".imgcache-trash").rglob("ubuntu+22.04.sqsh"))
     assert len(trashed) == 1
@@ -142,7 +142,7 @@ def test_fix_perms_job(cache, tmp_path):
     )
     final, _, _ = run(settings, request, tmp_path)
     assert final.state is JobState.DONE, final.message
-    assert final.message == "1 permission change(s)"
+    assert final.message == "1 permission change"
     assert os.stat(root / "ubuntu+22.04.sqsh").st_mode & 0o777 == 0o644
 
 

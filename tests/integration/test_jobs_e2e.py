@@ -69,13 +69,13 @@ def test_builtin_pull_writes_a_sif_apptainer_would(caches) -> None:
     assert "etc/remove-me" not in files  # the whiteout of the last layer was applied
     env = squash_cat(target, ".singularity.d/env/10-docker2singularity.sh", offset)
     assert 'export PATH="/opt/app:/usr/bin:/bin"' in env
-    assert 'export GREETING="${GREETING:-hello world}"' in env
+    assert 'export GREETING="${GREETING:-"hello world"}"' in env
     runscript = squash_cat(target, ".singularity.d/runscript", offset)
-    assert 'exec /opt/app/run --flag "$@"' in runscript
+    assert 'OCI_ENTRYPOINT=\'"/opt/app/run" "--flag"\'' in runscript
     labels = json.loads(squash_cat(target, ".singularity.d/labels.json", offset))
     assert labels["org.example.team"] == "hpc"
     assert labels["org.label-schema.usage.singularity.deffile.from"] == f"docker.io/{META_REF}"
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755  # x where r: ./image.sif runs
     assert not leftovers(cache.path)
     with open(status.log_path) as f:
         log = f.read()
@@ -106,8 +106,8 @@ def test_builtin_import_writes_an_enroot_image(caches) -> None:
     rc = squash_cat(target, "etc/rc")
     assert "# org.example.team hpc" in rc
     assert 'cd "/work" && unset OLDPWD || exit 1' in rc
-    assert 'exec /opt/app/run --flag "$@"' in rc
-    assert "exec /opt/app/run --flag serve 'it'\"'\"'s'" in rc
+    assert "exec '/opt/app/run' '--flag' \"$@\"" in rc
+    assert "exec '/opt/app/run' '--flag' 'serve' 'it'\\''s'" in rc
     assert "squashfs-root/work" in files
     assert not leftovers(cache.path)
 
@@ -156,7 +156,8 @@ def test_modes_come_from_the_config(caches) -> None:
     settings = replace(caches, file_mode=0o640, dir_mode=0o750)
     cache = _cache(settings, CacheKind.SINGULARITY)
     all_done(run_jobs(settings, JobRequest("pull", META_REF, cache, backend="builtin")))
-    assert stat.S_IMODE(os.stat(os.path.join(cache.path, META_REF)).st_mode) == 0o640
+    # A SIF gets an execute bit for each read bit, as apptainer pull leaves it.
+    assert stat.S_IMODE(os.stat(os.path.join(cache.path, META_REF)).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(os.path.join(cache.path, "imgcache-test")).st_mode) == 0o750
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from imgcache.backends.inventory.probe import probe_path
+from imgcache.tui.format import human_size
 from tests.builders import have, make_rootfs, make_sif, make_squashfs, truncated_copy
 
 pytestmark = pytest.mark.tools
@@ -110,7 +114,7 @@ def test_rm_asks_on_a_terminal(caches):
         out, _ = proc.communicate(timeout=60)
         os.close(leader)
         assert proc.returncode == code
-        assert b"Delete 1 file(s)" in out
+        assert b"Delete 1 file," in out
     assert not target.exists()
 
 
@@ -175,12 +179,16 @@ def test_fix_perms_shows_asks_and_reports(caches):
     assert target.stat().st_mode & 0o777 == 0o644
 
 
-def test_compress_asks_before_breaking_a_signature(caches):
+def test_compress_shows_a_signed_sif_in_its_plan_and_asks(caches):
     sif = caches[1] / "lib" / "app:1.sif"
+    before = sif.read_bytes()
     refused = imgcache(caches, "compress", str(sif))
     assert refused.returncode == 2
-    assert "signature will no longer verify after compression" in refused.stderr
-    assert "not a terminal; pass --yes to compress signed images without asking" in refused.stderr
+    assert "! signed: its signature will no longer verify after compression" in refused.stdout
+    assert refused.stderr == (
+        "imgcache compress: not a terminal; pass --yes to compress without asking\n"
+    )
+    assert sif.read_bytes() == before
     done = imgcache(caches, "compress", "--yes", "--json", "lib/app:1", cwd=caches[1])
     assert done.returncode == 0, done.stderr
     [result] = json.loads(done.stdout)
@@ -188,16 +196,115 @@ def test_compress_asks_before_breaking_a_signature(caches):
     assert result["note"] == "its signature no longer verifies"
 
 
+def test_compress_shows_its_plan_and_rewrites_nothing_without_a_yes(caches):
+    raw = caches[0] / "nvidia+pytorch+25.09-py3.sqsh"
+    zstd = caches[0] / "ubuntu+22.04.sqsh"
+    before = raw.read_bytes()
+    refused = imgcache(caches, "compress", str(raw), str(zstd))
+    assert refused.returncode == 2
+    assert "not a terminal; pass --yes to compress without asking" in refused.stderr
+    plan = refused.stdout.splitlines()
+    size = human_size(len(before))
+    assert plan[0].split() == [size.split()[0], size.split()[1], "lzo", "-noD", "->", "zstd",
+                               "level", "3,", "1", "MiB", "blocks", str(raw)]  # fmt: skip
+    assert plan[1] == (
+        f"  left alone {zstd}: is already zstd with compressed data; pass --force to rebuild it"
+        " anyway"
+    )
+    assert plan[2] == f"1 file, {size} to recompress with zstd level 3, 1 MiB blocks"
+    assert raw.read_bytes() == before  # nothing rewritten
+
+
+def test_compress_asks_on_a_terminal(caches):
+    raw = caches[0] / "nvidia+pytorch+25.09-py3.sqsh"
+    before = raw.read_bytes()
+    for answer, code in ((b"n\n", 1), (b"y\n", 0)):
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [IMGCACHE, "compress", str(raw), "--cache", f"enroot:{caches[0]}"],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        os.close(follower)
+        os.write(leader, answer)
+        out, err = proc.communicate(timeout=120)
+        os.close(leader)
+        assert proc.returncode == code, err
+        assert b"Compress 1 file? [y/N]" in out
+        if code == 1:
+            assert raw.read_bytes() == before
+    assert raw.read_bytes() != before
+    assert probe_path(str(raw)).compression == "zstd"
+
+
 def test_compress_prints_sizes_and_leaves_compressed_images_alone(caches):
     raw = caches[0] / "nvidia+pytorch+25.09-py3.sqsh"
-    done = imgcache(caches, "compress", str(raw), str(caches[0] / "ubuntu+22.04.sqsh"))
+    done = imgcache(caches, "compress", "--yes", str(raw), str(caches[0] / "ubuntu+22.04.sqsh"))
     assert done.returncode == 0, done.stderr
-    first, second = done.stdout.splitlines()
-    assert first.startswith(f"{raw}: ") and " -> " in first
-    assert "already zstd with compressed data; pass --force" in second
+    *_plan, result = done.stdout.splitlines()
+    assert result.startswith(f"{raw}: ") and " -> " in result
+    assert "already zstd with compressed data; pass --force" in done.stdout
 
 
 def test_compress_bad_options_are_a_usage_error(caches):
     done = imgcache(caches, "compress", "--level", "99", "ubuntu:22.04")
     assert done.returncode == 2
     assert "compression level 99 is not between 1 and 22" in done.stderr
+
+
+def test_rm_of_a_default_image_says_so_in_the_plan(caches, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[defaults]\ncpu = "ubuntu:22.04"\n')
+    default = caches[1] / "ubuntu:22.04"
+    refused = imgcache(caches, "rm", str(default), "--config", str(config))
+    assert refused.returncode == 2 and default.exists()
+    note = "! ubuntu:22.04 is the CPU default image: jobs that use the default will pull it again"
+    lines = refused.stdout.splitlines()
+    assert str(default) in lines[0] and lines[1].strip() == note
+    done = imgcache(caches, "rm", "--yes", "--json", str(default), "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["default_images"] == [{"path": str(default), "note": note[2:]}]
+    assert [r["path"] for r in doc["removed"]] == [str(default)]
+    assert note in done.stderr  # with --json the plan is on stderr
+    # gc never takes it; its plan says whose default it is.
+    shutil.move(doc["removed"][0]["trashed_to"], default)
+    truncated_copy(caches[0] / "ubuntu+22.04.sqsh", caches[1] / "ubuntu:22.04", 8192)
+    os.utime(default, (OLD, OLD))
+    plan = imgcache(caches, "gc", "--dry-run", "--config", str(config))
+    assert f"  kept {default}: ubuntu:22.04 is the CPU default image" in plan.stdout.splitlines()
+
+
+def test_gc_never_selects_a_file_written_58_seconds_ago(caches):
+    enroot = caches[0]
+    young, older = enroot / "young+1.sqsh", enroot / "older+1.sqsh"
+    for path, seconds in ((young, 58), (older, 2 * 3600)):
+        truncated_copy(enroot / "ubuntu+22.04.sqsh", path, 8192)  # corrupt, by a real mksquashfs
+        when = time.time() - seconds
+        os.utime(path, (when, when))
+    content = young.read_bytes()
+    plan = json.loads(imgcache(caches, "gc", "--days", "0", "--dry-run", "--json").stdout)
+    planned = {item["path"] for item in plan["items"]}
+    assert str(older) in planned and str(young) not in planned
+    [kept] = [item for item in plan["skipped"] if item["path"] == str(young)]
+    assert re.fullmatch(r"written 5\d seconds ago, within the last hour: .*", kept["reason"])
+    done = imgcache(caches, "gc", "--days", "0", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not older.exists() and young.read_bytes() == content
+
+
+def test_rm_json_is_one_document_and_a_refusal_prints_none(caches):
+    enroot = caches[0]
+    (enroot / "link.sqsh").symlink_to("old+1.sqsh")
+    refused = imgcache(caches, "rm", "--yes", "--json", str(enroot / "link.sqsh"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "link.sqsh is a symbolic link" in refused.stderr
+    done = imgcache(caches, "rm", "--yes", "--purge", "--json", str(enroot / "old+1.sqsh"))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    size = doc["bytes"]
+    assert doc["removed"] == [
+        {"path": str(enroot / "old+1.sqsh"), "size": size, "trashed_to": None}
+    ]
+    assert doc["failed"] == [] and doc["default_images"] == []

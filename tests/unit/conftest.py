@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 
 from tests.builders import (
+    DATATYPE_DEFFILE,
+    DATATYPE_LABELS,
+    DEFFILE,
+    LABELS,
     have,
     make_docker_archive,
     make_oci_archive,
     make_oci_layout,
+    make_oci_sif,
     make_rootfs,
     make_sif,
+    make_sif_objects,
     make_squashfs,
 )
 
@@ -83,3 +89,22 @@ def probe_docker_archive(probe_dir: Path, probe_oci_layout: Path) -> Path:
     """A docker-archive of the layout's image, written by skopeo with tag PROBE_REF."""
     _need("skopeo")
     return make_docker_archive(probe_dir / "image.docker.tar", PROBE_REF, layout=probe_oci_layout)
+
+
+#: The reference the OCI-SIF fixture's root index carries.
+OCI_SIF_REF = "docker.io/library/alpine:3.19"
+
+
+@pytest.fixture(scope="session")
+def probe_oci_sif(probe_dir: Path, probe_oci_layout: Path) -> Path:
+    """An OCI-SIF as SingularityCE 4 `pull --oci` writes it: blobs and an OCI root index."""
+    _need("siftool", "skopeo")
+    return make_oci_sif(probe_dir / "oci.sif", OCI_SIF_REF, layout=probe_oci_layout)
+
+
+@pytest.fixture(scope="session")
+def probe_sif_no_rootfs(probe_dir: Path) -> Path:
+    """A valid SIF with a def file and labels and no partition: no root filesystem."""
+    _need("siftool")
+    objects = [(DATATYPE_DEFFILE, DEFFILE), (DATATYPE_LABELS, LABELS)]
+    return make_sif_objects(probe_dir / "no-rootfs.sif", objects)

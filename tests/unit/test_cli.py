@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,7 @@ def test_findings_command_explains_the_vocabulary():
     assert codes == [
         "corrupt",
         "incomplete",
+        "not-an-image",
         "unshared",
         "uncompressed",
         "legacy-codec",
@@ -169,3 +171,103 @@ def test_demo_create_then_list(tmp_path):
     listed = imgcache("list", "--json", "--config", str(config))
     assert len(json.loads(listed.stdout)) > 20
     assert os.path.isdir(tmp_path / "demo" / "enroot")
+
+
+def test_the_app_without_a_terminal_exits_at_once_with_one_line(tmp_path):
+    # As a script or a cron job starts it: stdout to a pipe, stdin from /dev/null.
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    for args in (["--demo"], ["--cache", f"enroot:{tmp_path}"]):
+        started = time.monotonic()
+        result = subprocess.run(
+            [IMGCACHE, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            env=env,
+        )
+        took = time.monotonic() - started
+        assert result.returncode == 2
+        assert result.stderr == (
+            "imgcache: the app needs a terminal; for scripts use `imgcache list`/`--json`\n"
+        )
+        assert result.stdout == ""
+        assert took < 5, took
+    assert not list(tmp_path.glob("imgcache-demo-*"))  # refused before the demo was written
+
+
+def test_every_subcommand_says_whether_it_writes():
+    """A new subcommand cannot forget read-only: `writes` must be declared for each."""
+    import argparse
+
+    from imgcache.tui.cli import build_parser
+
+    def leaves(parser: argparse.ArgumentParser, name: str):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield name, parser
+        for action in subs:
+            for child, sub in action.choices.items():
+                yield from leaves(sub, f"{name} {child}".strip())
+
+    commands = dict(leaves(build_parser(), ""))
+    assert {"pull", "add", "rm", "gc", "compress", "fix-perms", "trash", "list"} <= set(commands)
+    for name, parser in commands.items():
+        assert "writes" in parser._defaults, f"imgcache {name} does not declare writes"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["pull", "Not A Ref"], "Not A Ref: not an image reference: repository name must be "
+                                "lowercase"),
+        (["pull", "../../etc/passwd", "--to", "singularity"], "../../etc/passwd: not an image "
+                                                              "reference"),
+        (["add", "{file}", "BAD REF"], "BAD REF: not an image reference"),
+    ],
+)  # fmt: skip
+def test_a_reference_the_grammar_refuses_is_a_usage_error(caches, tmp_path, args, words):
+    sif_root, enroot_root = caches
+    state = tmp_path / "state"
+    image = next(enroot_root.glob("nvidia+*.sqsh"))
+    argv = [a.format(file=image) for a in args]
+    result = imgcache(
+        *argv,
+        "--cache",
+        f"singularity:{sif_root}",
+        env={**os.environ, "XDG_STATE_HOME": str(state)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("imgcache: ") and words in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not state.exists()  # no job was started, so no job log
+
+
+def test_names_with_control_characters_print_escaped(caches, tmp_path):
+    _, enroot_root = caches
+    root = tmp_path / "hostile"
+    root.mkdir()
+    evil = root / "evil\x1b[31mred\nline.sqsh"
+    shutil.copy(next(enroot_root.glob("nvidia+*.sqsh")), evil)
+    link = root / "link\x1b]0;title\x07.sqsh"
+    link.symlink_to(evil.name)
+    where = ["--cache", f"enroot:{root}"]
+    listed = imgcache("list", *where)
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "evil\\x1b[31mred\\nline" in listed.stdout
+    assert len(listed.stdout.splitlines()) == 3  # header and two rows: no forged line
+    refused = imgcache("rm", "--yes", str(link), *where)
+    assert refused.returncode == 1
+    assert "\x1b" not in refused.stderr and "\x07" not in refused.stderr
+    assert "link\\x1b]0;title\\x07.sqsh is a symbolic link" in refused.stderr
+    plan = imgcache("rm", str(evil), *where, stdin=subprocess.DEVNULL)
+    assert plan.returncode == 2 and "\x1b" not in plan.stdout
+    assert "evil\\x1b[31mred\\nline.sqsh" in plan.stdout
+    done = imgcache("rm", "--yes", str(evil), *where)
+    assert done.returncode == 0 and "\x1b" not in done.stdout
+    listed = imgcache("trash", *where)
+    assert "\x1b" not in listed.stdout and "evil\\x1b[31mred\\nline.sqsh" in listed.stdout
+    # JSON needs no escaping of ours: it is JSON's own.
+    doc = json.loads(imgcache("trash", "--json", *where).stdout)
+    assert doc[0]["files"][0]["path"] == str(evil)

@@ -13,6 +13,7 @@ from imgcache.backends.config import ConfigError, Settings, parse_cache_arg
 from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.catalog import Catalog
 from imgcache.backends.inventory.defaults import load_profiles, resolve_defaults
+from imgcache.backends.tools.run import run
 from tests.builders import have, make_oci_archive, make_sif, make_squashfs, truncated_copy
 
 pytestmark = pytest.mark.tools
@@ -149,3 +150,25 @@ def test_path_default_inside_a_cache(tmp_path, squashfs):
     assert found[("cpu", "podman")][0] == "missing"
     # A file default lies in one cache only; the others cannot hold it.
     assert found[("cuda", "enroot")][0] == "n/a"
+
+
+def test_a_default_path_holding_no_image_is_broken_and_says_what_is_there(tmp_path, squashfs):
+    # What Determined's launcher would hand the runtime: an empty file left by a
+    # copy that failed, a SIF with nothing to run, a FIFO it would block on.
+    root = tmp_path / "sif"
+    (root / "determinedai").mkdir(parents=True)
+    (root / NGC).touch()
+    run(["siftool", "new", str(root / ROCM)], capture=True)
+    enroot = tmp_path / "enroot"
+    enroot.mkdir()
+    os.mkfifo(enroot / "determinedai+pytorch-ngc+0.35.1.sqsh")
+    settings = Settings(
+        caches=(parse_cache_arg(f"singularity:{root}"), parse_cache_arg(f"enroot:{enroot}"))
+    )
+    found = _presence(settings)
+    assert found[("cpu", "singularity")] == ("broken", f"{root}/{NGC}", "empty file")
+    state, _, detail = found[("rocm", "singularity")]
+    assert (state, detail) == ("broken", "no root filesystem: the SIF holds nothing")
+    state, path, detail = found[("cpu", "enroot")]
+    assert (state, path) == ("broken", f"{enroot}/determinedai+pytorch-ngc+0.35.1.sqsh")
+    assert detail.startswith("a FIFO (named pipe), not a regular file")

@@ -31,8 +31,10 @@ def inventory(demo):
 
 
 def test_demo_shows_every_finding_and_format(inventory):
+    # Every finding and format but the two for files from other tools, which the
+    # demo's writers cannot make (tests/unit/test_classify.py has them).
     codes = {code for image in inventory.images for code in image.codes}
-    assert codes == set(ORDER)
+    assert codes == set(ORDER) - {"not-an-image"}
     formats = {image.probe.format.value for image in inventory.images}
     assert formats == {"sif", "squashfs", "oci-archive", "docker-archive", "unknown"}
     kinds = {image.cache.value for image in inventory.images}

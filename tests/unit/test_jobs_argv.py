@@ -1,8 +1,9 @@
-"""The exact command lines of every adapter, credentials handed over privately, start-up files.
+"""The exact command lines and environments of every adapter, credentials handed over privately.
 
 apptainer and enroot cannot be installed on the test machines, so what imgcache
 would run for them is checked here, list for list; the builtin pipeline and
-podman run for real in tests/integration.
+podman run for real in tests/integration. The start-up files written into
+images are tested in tests/unit/test_rootfs.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import io
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,11 +24,13 @@ from imgcache.backends.jobs import credentials, rootfs
 from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import Credentials
 from imgcache.backends.jobs.kinds import enroot_import, pull, save
+from imgcache.backends.jobs.runtime import enroot_files, singularity_files
 from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
-from imgcache.backends.tools import enroot, siftool, skopeo, squashfs, umoci
+from imgcache.backends.tools import apptainer, enroot, siftool, skopeo, squashfs, umoci
 from imgcache.backends.tools.run import CancelToken
 
 CREDS = Credentials("alice", "pa ss:wörd")
+SHA = "sha256:" + "0123456789abcdef" * 4
 
 
 def _ctx(kind: str, ref: str, cache: CacheKind, creds: Credentials | None = None) -> JobContext:
@@ -40,15 +42,62 @@ def _ctx(kind: str, ref: str, cache: CacheKind, creds: Credentials | None = None
     return ctx
 
 
-def test_apptainer_pull_command() -> None:
+SCRATCH_VARS = (
+    "APPTAINER_CACHEDIR",
+    "SINGULARITY_CACHEDIR",
+    "APPTAINER_TMPDIR",
+    "SINGULARITY_TMPDIR",
+)
+
+
+@pytest.fixture
+def no_apptainer_vars(monkeypatch):
+    for name in SCRATCH_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_apptainer_pull_keeps_its_cache_out_of_the_home(no_apptainer_vars, tmp_path) -> None:
+    no_apptainer_vars.setenv("IMGCACHE_TMPDIR", str(tmp_path))
     assert pull.runtime_argv(
         "/usr/bin/apptainer", "/c/.t.tmp", "docker.io/library/ubuntu:22.04"
     ) == [
         "/usr/bin/apptainer",
         "pull",
+        "--disable-cache",
         "/c/.t.tmp",
         "docker://docker.io/library/ubuntu:22.04",
     ]
+    ctx = _ctx("pull", "ubuntu:22.04", CacheKind.SINGULARITY, CREDS)
+    try:
+        env = pull.runtime_env(ctx, "/usr/bin/apptainer")
+        scratch = ctx.workdir()
+        assert env == {
+            "APPTAINER_DOCKER_USERNAME": "alice",
+            "APPTAINER_DOCKER_PASSWORD": "pa ss:wörd",
+            "APPTAINER_TMPDIR": scratch,
+        }
+        assert scratch.startswith(str(tmp_path) + "/")  # the job's scratch, removed with it
+        assert pull.runtime_env(ctx, "/opt/bin/singularity")["SINGULARITY_TMPDIR"] == scratch
+    finally:
+        ctx.close()
+    assert not os.path.exists(scratch)
+
+
+@pytest.mark.parametrize("name", ["APPTAINER_CACHEDIR", "SINGULARITY_CACHEDIR"])
+def test_apptainer_pull_uses_the_cache_the_admin_set(no_apptainer_vars, name) -> None:
+    no_apptainer_vars.setenv(name, "/scratch/alice/apptainer-cache")
+    argv = pull.runtime_argv("/usr/bin/apptainer", "/c/.t.tmp", "ubuntu:22.04")
+    assert argv == ["/usr/bin/apptainer", "pull", "/c/.t.tmp", "docker://ubuntu:22.04"]
+    # The variable itself reaches apptainer untouched: run() merges over os.environ.
+    assert name not in apptainer.pull_env("/usr/bin/apptainer", "/w")
+
+
+@pytest.mark.parametrize("name", ["APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"])
+def test_apptainer_pull_keeps_the_admins_tmpdir(no_apptainer_vars, name) -> None:
+    no_apptainer_vars.setenv(name, "/scratch/alice/tmp")
+    assert apptainer.pull_env("/usr/bin/apptainer", "/w") == {}
+    assert apptainer.pull_env("/usr/bin/singularity", "/w") == {}
 
 
 def test_apptainer_credentials_go_in_its_environment_only() -> None:
@@ -79,15 +128,36 @@ def test_apptainer_credentials_go_in_its_environment_only() -> None:
             "docker://$oauthtoken@nvcr.io#nvidia/pytorch:25.09-py3",
         ),
         ("localhost:5000/a/b:1", None, "docker://localhost:5000#a/b:1"),
+        (f"ubuntu@{SHA}", None, f"docker://ubuntu@{SHA}"),
+        (f"ubuntu:22.04@{SHA}", None, f"docker://ubuntu@{SHA}"),
+        (f"nvcr.io/nvidia/cuda@{SHA}", "u", f"docker://u@nvcr.io#nvidia/cuda@{SHA}"),
     ],
 )
 def test_enroot_uri(ref, user, uri) -> None:
     assert enroot.uri(refs.parse(ref), user) == uri
 
 
-def test_enroot_refuses_digests() -> None:
-    with pytest.raises(refs.RefError, match="by digest"):
-        enroot.uri(refs.parse("ubuntu@sha256:" + "a" * 64))
+def test_enroot_takes_sha256_digests_only() -> None:
+    with pytest.raises(refs.RefError, match="only sha256"):
+        enroot.uri(refs.parse("ubuntu@sha512:" + "a" * 128))
+
+
+@pytest.mark.parametrize(
+    ("output", "takes"),
+    [("4.1.2\n", True), ("4.0.0", True), ("3.5.0\n", False), ("", False), ("enroot 10.0", True)],
+)
+def test_digests_need_enroot_4(output, takes) -> None:
+    assert enroot.takes_digests(output) is takes
+    assert enroot.version_argv() == ["enroot", "version"]
+
+
+def test_enroot_squash_options_that_would_need_quotes_are_refused() -> None:
+    # enroot expands ${ENROOT_SQUASH_OPTIONS} unquoted: quotes would reach mksquashfs.
+    with pytest.raises(ValueError, match="splits it on spaces"):
+        enroot.import_env(["-comp", "zstd", "-e", "a b"])
+    assert enroot.import_env(["-comp", "lzo", "-noD"]) == {
+        "ENROOT_SQUASH_OPTIONS": "-comp lzo -noD"
+    }
 
 
 def test_enroot_import_command_and_environment() -> None:
@@ -219,6 +289,8 @@ def test_builtin_tool_commands() -> None:
         "add",
         "--datatype",
         "4",
+        "--groupid",
+        "1",
         "--parttype",
         "2",
         "--partfs",
@@ -228,11 +300,23 @@ def test_builtin_tool_commands() -> None:
         "/c/t.sif",
         "/w/fs",
     ]
+    assert siftool.add_object_argv("/c/t.sif", "/w/Singularity", 1) == [
+        "siftool",
+        "add",
+        "--datatype",
+        "1",
+        "--groupid",
+        "1",
+        "/c/t.sif",
+        "/w/Singularity",
+    ]
     assert siftool.add_object_argv("/c/t.sif", "/w/o.json", 6, "oci-config.json") == [
         "siftool",
         "add",
         "--datatype",
         "6",
+        "--groupid",
+        "1",
         "--filename",
         "oci-config.json",
         "/c/t.sif",
@@ -269,41 +353,7 @@ def test_manifest_lists_pick_this_machines_platform() -> None:
     )
 
 
-# --- the start-up files ---------------------------------------------------------------
-
-
-def _sh(script: str, *args: str) -> str:
-    return subprocess.run(
-        ["sh", "-c", script, "sh", *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
-@pytest.mark.parametrize(
-    ("entrypoint", "cmd", "args", "out"),
-    [
-        (["echo", "E"], ["C", "it's"], [], "E C it's"),
-        (["echo", "E"], ["C"], ["x", "y z"], "E x y z"),
-        ([], ["echo", "C"], [], "C"),
-        ([], ["echo", "C"], ["echo", "args"], "args"),
-    ],
-)
-def test_the_runscript_runs_entrypoint_and_cmd_like_apptainer(entrypoint, cmd, args, out) -> None:
-    script = rootfs.oci_runscript(entrypoint, cmd)
-    assert _sh(script, *args).strip() == out
-
-
-def test_the_environment_script_sets_path_and_defaults_the_rest() -> None:
-    script = rootfs.docker_env_script(["PATH=/opt/x:/bin", "A=1 2", 'Q=a"b$c`d', "EMPTY"])
-    out = _sh(script + 'echo "$PATH|$A|$Q|${EMPTY-unset}"')
-    assert out.strip() == '/opt/x:/bin|1 2|a"b$c`d|'
-    assert _sh("A=preset; " + script + 'echo "$A"').strip() == "preset"
-
-
-def test_enroot_rc_runs_the_entrypoint_in_the_working_dir(tmp_path) -> None:
-    rc = rootfs.enroot_rc({"Entrypoint": ["echo", "E"], "Cmd": ["C"], "WorkingDir": str(tmp_path)})
-    assert _sh(rc + "", "arg").strip() == "E arg"
-    assert _sh(rc).strip() == "E C"
-    assert "exec /bin/sh" in rootfs.enroot_rc({})
+# --- writing into an image ------------------------------------------------------------
 
 
 def test_writes_never_leave_the_rootfs(tmp_path) -> None:
@@ -315,10 +365,10 @@ def test_writes_never_leave_the_rootfs(tmp_path) -> None:
     (root / "etc").symlink_to(outside)  # an image whose /etc points at an absolute path
     (root / "usr").mkdir()
     (root / "usr" / "x").symlink_to("../../../../..")
-    rootfs.write_singularity(
+    singularity_files.write_singularity(
         root_str := str(root), {"Env": ["A=1"]}, ref="r", digest="d", arch="amd64"
     )
-    rootfs.write_enroot(root_str, {"Env": ["A=1"], "WorkingDir": "/usr/x/work"})
+    enroot_files.write_enroot(root_str, {"Env": ["A=1"], "WorkingDir": "/usr/x/work"})
     assert (outside / "hosts").read_text() == "the host's own\n"
     assert rootfs.resolve(root_str, "etc/hosts").startswith(root_str + "/")
     assert (root / str(outside).lstrip("/") / "hosts").read_text() == ""

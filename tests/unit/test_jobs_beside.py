@@ -95,10 +95,11 @@ def test_discarded_trees_are_gone_once_the_job_closes(ctx) -> None:
     ctx.release_workdir()
     # A job that needs scratch space again gets a fresh, empty directory.
     again = ctx.workdir()
-    assert again == str(work) and os.listdir(again) == []
+    assert not work.exists() and os.listdir(again) == []
+    assert os.path.basename(again).startswith(f"imgcache-work-{ctx.token}.")
     ctx.discard(again)
     ctx.close()
-    assert not work.exists()
+    assert not os.path.exists(again)
 
 
 def test_the_layer_count_may_arrive_after_the_copy_started() -> None:

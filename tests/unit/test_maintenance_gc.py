@@ -76,19 +76,43 @@ def test_default_plan_selects_broken_leftover_duplicate_and_stale(cache: Path):
     assert skipped[".imgcache-live:1.host-2-1.tmp"].endswith("it may still be being written")
 
 
-def test_a_default_image_is_never_selected(cache: Path):
+def test_a_default_image_is_never_selected_and_the_plan_names_its_environment(cache: Path):
+    age(cache / "ubuntu:20.04", 2 / 24)  # past gc's hour
     plan = gc.plan(scan(cache), codes=gc.GC_CODES, days=0)
     assert "ubuntu:22.04" not in names(plan.items)
+    # Even broken, the default stays, and the plan says whose default it is.
+    write_squashfs(cache / "ubuntu:22.04", 4096, bytes_used=1 << 20)
+    age(cache / "ubuntu:22.04", 400)
+    plan = gc.plan(scan(cache), codes=gc.GC_CODES, days=0)
+    skipped = {os.path.basename(i.path): i.reason for i in plan.skipped}
+    assert skipped["ubuntu:22.04"] == "ubuntu:22.04 is the CPU default image"
     # ... and a stale default would not even be stale; superseded tags are, on request.
     assert "ubuntu:20.04" in names(plan.items)
     assert "ubuntu:20.04" not in names(gc.plan(scan(cache), days=1).items)
 
 
 def test_days_overrides_stale_days_for_this_plan(cache: Path):
+    age(cache / "library" / "fresh:1", 2 / 24)
     inventory = scan(cache)
     assert "fresh:1" not in names(gc.plan(inventory, codes=["stale"]).items)
     assert "fresh:1" in names(gc.plan(inventory, codes=["stale"], days=0).items)
     assert "old:1" not in names(gc.plan(inventory, codes=["stale"], days=500).items)
+
+
+@pytest.mark.parametrize("seconds", [58, gc.MIN_AGE_SECONDS - 60])
+def test_a_file_written_within_the_hour_is_never_selected_whatever_days_says(
+    cache: Path, seconds: float
+):
+    assert gc.MIN_AGE_SECONDS == 3600
+    young = cache / "library" / "fresh:1"
+    age(young, seconds / DAY)
+    plan = gc.plan(scan(cache), codes=gc.GC_CODES, days=0)
+    assert "fresh:1" not in names(plan.items)
+    skipped = {os.path.basename(i.path): i.reason for i in plan.skipped}
+    assert "within the last hour" in skipped["fresh:1"]
+    # An hour and a minute later it goes like any other.
+    age(young, 2 * 60 / DAY + (gc.MIN_AGE_SECONDS - seconds) / DAY)
+    assert "fresh:1" in names(gc.plan(scan(cache), codes=gc.GC_CODES, days=0).items)
 
 
 def test_symlinks_and_live_files_are_skipped_with_a_reason(cache: Path):
@@ -97,8 +121,17 @@ def test_symlinks_and_live_files_are_skipped_with_a_reason(cache: Path):
     assert skipped["link:1.part"] == "a symbolic link; imgcache never removes links"
     assert ".imgcache-live:1.host-2-1.tmp" in skipped
     assert "link:1.part" not in names(plan.items)
-    # The liveness rule is one function, easy to swap.
-    plan = gc.plan(scan(cache), codes=["incomplete"], is_live=lambda image, now: False)
+    # Past the hour, the liveness rule is one function, easy to swap.
+    age(cache / "library" / ".imgcache-live:1.host-2-1.tmp", 2 / 24)
+    plan = gc.plan(scan(cache), codes=["incomplete"], is_live=lambda image, now: True)
+    skipped = {os.path.basename(i.path): i.reason for i in plan.skipped}
+    assert skipped[".imgcache-live:1.host-2-1.tmp"].endswith("its writer still runs: it may "
+                                                              "still be being written")  # fmt: skip
+    # By default: another host's temp is left alone until untouched for 6 hours.
+    plan = gc.plan(scan(cache), codes=["incomplete"])
+    assert ".imgcache-live:1.host-2-1.tmp" not in names(plan.items)
+    age(cache / "library" / ".imgcache-live:1.host-2-1.tmp", 5 / 24)
+    plan = gc.plan(scan(cache), codes=["incomplete"])
     assert ".imgcache-live:1.host-2-1.tmp" in names(plan.items)
 
 

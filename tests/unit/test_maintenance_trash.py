@@ -7,6 +7,7 @@ these tests need no tools and run in milliseconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pwd
 import re
@@ -213,3 +214,50 @@ def test_delete_purges_old_trash_on_the_way(cache: Path):
 def test_batch_names_round_trip():
     assert purge.batch_time(purge.batch_name(NOW)) == NOW
     assert purge.batch_time("junk") is None
+
+
+def test_each_batch_records_who_deleted_what(cache: Path):
+    from imgcache.backends.maintenance import batches
+
+    inventory = scan(cache)
+    items = [item_for(inventory, cache / "team" / "alpine+3.19.sqsh")]
+    result = trash.delete(inventory.settings, items, now=NOW, via="rm")
+    batch_dir = Path(result.removed[0].trashed_to).parent.parent
+    manifest = batch_dir / batches.MANIFEST
+    doc = json.loads(manifest.read_text())
+    assert doc["by"]["user"] == pwd.getpwuid(os.getuid()).pw_name
+    assert doc["by"]["via"] == "rm" and doc["created"] == "2027-01-15T08:00:00+00:00"
+    assert doc["files"] == [{"path": "team/alpine+3.19.sqsh", "size": 32 * 1024}]
+    # Readable by whoever may purge the trash (the root's group), never writable by them.
+    assert stat.S_IMODE(manifest.stat().st_mode) & 0o022 == 0
+    [listed], problems = batches.list_batches(str(cache))
+    assert not problems and listed.name == batch_dir.name and listed.by.via == "rm"
+    assert [(f.rel, f.size) for f in listed.files] == [("team/alpine+3.19.sqsh", 32 * 1024)]
+
+
+def test_the_manifest_is_never_written_through_a_planted_link(tmp_path: Path):
+    from imgcache.backends.maintenance import batches
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    (batch / batches.MANIFEST).symlink_to(victim)
+    fd = os.open(batch, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(FileExistsError):
+            batches.write_manifest(fd, batches.current_deleter("rm"), NOW, [], 0o640)
+    finally:
+        os.close(fd)
+    assert victim.read_text() == "keep me\n"
+
+
+def test_a_file_named_like_the_manifest_is_not_moved_over_it(cache: Path):
+    from imgcache.backends.maintenance import batches
+
+    odd = cache / batches.MANIFEST
+    write_squashfs(odd, 4096)
+    inventory = scan(cache)
+    item = PlanItem(str(odd), 4096, "test", str(cache), None)
+    result = trash.delete(inventory.settings, [item], now=NOW)
+    assert odd.exists() and "name of imgcache's trash manifest" in result.failed[0][1]

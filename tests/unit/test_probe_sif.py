@@ -170,14 +170,16 @@ def test_arch_and_groups(tmp_path, probe_squashfs):
     assert siftool_list(path)[0]["group"] == 1
 
 
-def test_sif_without_partition_is_corrupt(tmp_path):
+def test_sif_without_partition_is_not_corrupt_and_has_no_root_filesystem(tmp_path):
     path = tmp_path / "empty.sif"
     deffile = tmp_path / "Singularity"
     deffile.write_text("Bootstrap: scratch\n")
     run(["siftool", "new", str(path)], capture=True)
     run(["siftool", "add", "--datatype", "1", str(path), str(deffile)], capture=True)
     result = probe_path(str(path))
-    assert (result.format, result.error) == (Format.SIF, "no partition")
+    assert (result.format, result.error) == (Format.SIF, None)
+    assert result.note == "no root filesystem: the SIF holds deffile"
+    assert result.not_image == "a SIF with no root filesystem (it holds deffile)"
 
 
 def test_truncated_inside_the_partition(tmp_path, probe_sif):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from imgcache.backends.inventory import caches
-from imgcache.backends.jobs import publish
+from imgcache.backends.jobs import leftovers, publish, safedirs
 from imgcache.backends.jobs.locks import LockBusy, RefLock, held_here, lock_path
 
 
@@ -105,7 +105,7 @@ def test_cleanup_removes_temps_of_dead_owners_only(tmp_path) -> None:
     old = time.time() - publish.FOREIGN_TEMP_AGE - 60
     os.utime(foreign_old, (old, old))
     assert host != "otherhost"
-    removed = publish.cleanup_stale(str(tmp_path))
+    removed = leftovers.cleanup_stale(str(tmp_path))
     assert sorted(removed) == sorted([str(dead), str(foreign_old)])
     assert mine.exists() and foreign_new.exists() and unknown.exists() and image.exists()
 
@@ -114,8 +114,8 @@ def test_a_reused_pid_is_not_the_owner(tmp_path) -> None:
     # pid 1 is alive but started long before this file was written... so it
     # could own it; a file written before pid 1 started could not be its.
     owner = publish.TempOwner(publish.host_name(), os.getpid(), 1)
-    assert publish.owner_alive(owner, time.time())
-    assert not publish.owner_alive(owner, 0.0)
+    assert leftovers.owner_alive(owner, time.time())
+    assert not leftovers.owner_alive(owner, 0.0)
 
 
 def test_no_space_message_names_the_filesystem(tmp_path) -> None:
@@ -223,3 +223,106 @@ def test_an_unwritable_lock_directory_means_unlocked_not_failed() -> None:
     finally:
         os.chmod(base, 0o755)
         shutil.rmtree(base)
+
+
+# --- links planted where imgcache writes ---------------------------------------------
+
+
+def test_a_link_at_the_temps_name_is_refused_and_its_target_untouched(tmp_path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    pub = _publication(tmp_path / "cache", final_rel="img:1")
+    (tmp_path / "cache").mkdir()
+    os.symlink(victim, pub.temp)
+    with pytest.raises(
+        safedirs.UnsafePath, match="it is a symbolic link, not a file imgcache made"
+    ):
+        pub.prepare()
+    pub.close()
+    assert victim.read_text() == "precious\n" and os.path.islink(pub.temp)
+
+
+def test_a_directory_swapped_for_a_link_after_the_checks_is_refused(tmp_path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "cache").mkdir()
+    os.symlink(outside, tmp_path / "cache" / "sub")  # after naming checked the path
+    pub = _publication(tmp_path / "cache", final_rel="sub/dir/img:1")
+    with pytest.raises(safedirs.UnsafePath, match=r"refusing sub in .*: it is a symbolic link"):
+        pub.prepare()
+    assert os.listdir(outside) == []
+
+
+def test_a_temp_replaced_by_someone_elses_file_is_not_published(tmp_path) -> None:
+    pub = _publication(tmp_path, final_rel="img:1")
+    pub.prepare()
+    os.unlink(pub.temp)
+    with open(pub.temp, "wb") as f:
+        f.write(b"not what the job wrote")
+    if os.geteuid() == 0:
+        os.chown(pub.temp, 65534, 65534)  # another admin's file
+    else:
+        pytest.skip("needs root to give the swapped file another owner")
+    with pytest.raises(safedirs.UnsafePath, match="someone replaced the temp file"):
+        pub.commit()
+    pub.discard()
+    pub.close()
+    assert not os.path.exists(pub.final) and not os.path.exists(pub.temp)
+
+
+def test_a_fifo_at_the_lock_files_name_is_refused_without_blocking(tmp_path) -> None:
+    os.mkdir(tmp_path / caches.LOCK_DIR)
+    os.mkfifo(lock_path(str(tmp_path), "img:1"))
+    start = time.monotonic()
+    with pytest.raises(safedirs.UnsafePath, match="it is a FIFO, not a file imgcache made"):
+        RefLock(str(tmp_path), "img:1", what="img:1").acquire(1)
+    assert time.monotonic() - start < 1
+    assert not held_here(lock_path(str(tmp_path), "img:1"))
+
+
+def test_a_waiting_job_says_whom_it_waits_for(tmp_path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    heard: list[str] = []
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock = RefLock(str(tmp_path), "img:1", what="img:1")
+        with pytest.raises(LockBusy):
+            lock.acquire(0.6, on_wait=heard.append)
+    finally:
+        holder.communicate("\n", timeout=10)
+    # Once, not once per poll: the log gets one line per holder.
+    assert heard == [
+        f"waiting for pid {holder.pid} on host {publish.host_name()} (it is pulling img:1)"
+    ]
+
+
+# --- scratch directories ----------------------------------------------------------------
+
+
+def test_scratch_directories_have_an_unguessable_name_and_are_private(
+    tmp_path, monkeypatch
+) -> None:
+    from imgcache.backends.config import Settings
+    from imgcache.backends.jobs.context import JobContext, JobLog
+    from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
+    from imgcache.backends.tools.run import CancelToken
+
+    monkeypatch.setenv("IMGCACHE_TMPDIR", str(tmp_path))
+    token = publish.make_token(5)
+    request = JobRequest("pull", "x:1", None)  # type: ignore[arg-type]
+    status = JobStatus(1, token, request, JobState.RUNNING, "", None)
+    ctx = JobContext(status, Settings(caches=()), CancelToken(), lambda **_: None, JobLog(None))
+    work = ctx.workdir()
+    name = os.path.basename(work)
+    assert name.startswith(f"{publish.WORKDIR_PREFIX}{token}.") and len(name) > len(token) + 16
+    assert stat.S_IMODE(os.lstat(work).st_mode) == 0o700
+    assert ctx.tool_env() == {"TMPDIR": os.path.join(work, "tmp")}
+    assert leftovers.workdir_owner(name) == publish.TempOwner(publish.host_name(), os.getpid(), 5)
+    assert leftovers.cleanup_workdirs(str(tmp_path)) == []  # its job is alive
+    ctx.close()
+    assert os.listdir(tmp_path) == []

@@ -10,9 +10,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from imgcache.backends.inventory import caches
+from imgcache.backends.inventory.model import CacheKind
 from imgcache.backends.inventory.naming import (
     enroot_filename,
     enroot_ref_from_filename,
+    enroot_ref_string,
     path_in_root,
     podman_filename,
     singularity_ref_from_relpath,
@@ -268,11 +271,19 @@ def test_singularity_sif_suffix_is_ambiguous_by_design():
 @pytest.mark.parametrize(
     ("text", "name"),
     [
+        # enroot >= 4.0 (src/docker.sh docker::import), checked against its own code.
         ("nvcr.io/nvidia/pytorch:25.09-py3", "nvidia+pytorch+25.09-py3.sqsh"),
-        ("ubuntu", "ubuntu.sqsh"),
+        ("ubuntu", "ubuntu+latest.sqsh"),
+        ("library/ubuntu", "ubuntu+latest.sqsh"),
         ("ubuntu:18.04", "ubuntu+18.04.sqsh"),
-        ("docker.io/library/ubuntu:18.04", "library+ubuntu+18.04.sqsh"),
+        ("docker.io/library/ubuntu:18.04", "ubuntu+18.04.sqsh"),
+        ("docker.io/library/a/b", "a+b+latest.sqsh"),
+        ("determinedai/environments", "determinedai+environments+latest.sqsh"),
+        ("nvcr.io/library/x:1", "library+x+1.sqsh"),
         ("localhost:5000/a/b/c:t", "a+b+c+t.sqsh"),
+        (f"ubuntu@{SHA}", f"ubuntu+{SHA}.sqsh"),
+        (f"ubuntu:22.04@{SHA}", f"ubuntu+{SHA}.sqsh"),
+        (f"nvcr.io/nvidia/cuda@{SHA}", f"nvidia+cuda+{SHA}.sqsh"),
     ],
 )
 def test_enroot_filename(text, name):
@@ -284,11 +295,43 @@ def test_enroot_round_trip_example():
     assert ref == Reference(None, "nvidia/pytorch", "25.09-py3")
     assert enroot_ref_from_filename("ubuntu.sqsh") == Reference(None, "ubuntu")
     assert enroot_ref_from_filename("ubuntu+18.04.sqsh") == Reference(None, "ubuntu", "18.04")
+    assert enroot_ref_from_filename(f"nvidia+cuda+{SHA}.sqsh") == Reference(
+        None, "nvidia/cuda", None, SHA
+    )
 
 
-def test_enroot_refuses_digest():
-    with pytest.raises(RefError, match="digest"):
-        enroot_filename(parse(f"ubuntu@{SHA}"))
+@pytest.mark.parametrize(
+    ("name", "recorded"),
+    [
+        # What imgcache (and enroot >= 4.0) writes reads back as the reference pulled,
+        # not as "determinedai:environments" (issue 17).
+        ("determinedai+environments+latest.sqsh", "determinedai/environments:latest"),
+        ("ubuntu+latest.sqsh", "ubuntu:latest"),
+        (f"ubuntu+{SHA}.sqsh", f"ubuntu@{SHA}"),
+        # Names already in caches: enroot 3's untagged name, enroot 4.1's for docker.io/library/.
+        ("ubuntu.sqsh", "ubuntu:latest"),
+        ("library+ubuntu+latest.sqsh", "ubuntu:latest"),
+        ("nvidia+pytorch+25.09-py3.sqsh", "nvidia/pytorch:25.09-py3"),
+    ],
+)
+def test_enroot_files_read_back_as_the_reference_pulled(name, recorded):
+    assert enroot_ref_string(enroot_ref_from_filename(name)) == recorded
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ubuntu", "docker.io/library/ubuntu:latest", "determinedai/environments", f"x/y@{SHA}"],
+)
+def test_a_pulled_enroot_file_records_the_reference_it_was_pulled_as(text):
+    ref = parse(text)
+    assert enroot_ref_string(enroot_ref_from_filename(enroot_filename(ref))) == enroot_ref_string(
+        ref
+    )
+
+
+def test_enroot_names_only_sha256_digests():
+    with pytest.raises(RefError, match="only sha256"):
+        enroot_filename(parse(f"ubuntu@{SHA512}"))
 
 
 @pytest.mark.parametrize(
@@ -484,11 +527,14 @@ def test_singularity_round_trip(ref):
 
 
 @FAST
-@given(references(tag=tags, digest=st.none()))
+@given(references(tag=st.none() | tags, digest=st.none()))
 def test_enroot_round_trip(ref):
     back = enroot_ref_from_filename(enroot_filename(ref))
     assert back.registry is None
-    assert (back.path, back.tag, back.digest) == (ref.path, ref.tag, None)
+    hub = ref.normalized().registry == "docker.io"
+    path = ref.normalized().path.removeprefix("library/") if hub else ref.path
+    assert (back.path, back.tag, back.digest) == (path, ref.tag or "latest", None)
+    assert enroot_ref_string(back) == enroot_ref_string(ref)
 
 
 @FAST
@@ -507,7 +553,7 @@ def test_podman_filename_is_one_plain_name(ref):
 @given(ref=references())
 def test_every_generated_name_stays_in_root(root, ref):
     paths = [path_in_root(root, singularity_relpath(ref)), path_in_root(root, podman_filename(ref))]
-    if ref.digest is None:
+    if ref.digest is None or ref.digest.startswith("sha256:"):
         paths.append(path_in_root(root, enroot_filename(ref)))
     for path in paths:
         assert _inside(root, path)
@@ -559,3 +605,34 @@ def test_path_in_root_never_escapes(root, rel):
         return
     assert _inside(root, path)
     assert os.path.commonpath([root, path]) == root
+
+
+# --- any text the grammar accepts, all the way to a file in a cache -----------------
+
+# Mostly texts that parse (a reference, or one with a few grammar characters put in).
+accepted_texts = st.one_of(near_refs, references().map(str), grammar_soup)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(text=accepted_texts)
+def test_any_text_the_grammar_accepts_maps_inside_the_root_and_outside_imgcaches_dirs(root, text):
+    try:
+        ref = parse(text)
+    except RefError:
+        return
+    for kind in CacheKind:
+        try:
+            paths = caches.expected_paths(kind, root, ref)
+        except RefError:
+            continue  # refused: a digest enroot cannot name, a link out of the root
+        for path in paths:
+            rel = os.path.relpath(path, root)
+            assert _inside(root, path), (text, kind, path)
+            assert not rel.startswith(".."), (text, kind, rel)
+            # Never the trash or the lock directory: a pull cannot write there.
+            assert not caches.reserved(rel), (text, kind, rel)

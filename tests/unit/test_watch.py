@@ -261,3 +261,29 @@ def test_paths_outside_are_reported_as_their_directory(tmp_path: Path, watcher_f
     (deep / "x.sif").write_bytes(b"x")
     wait_until(lambda: str(deep) in rec.seen())
     assert all(os.path.isabs(d) for d in rec.seen())
+
+
+@pytest.mark.parametrize("polling", [False, True], ids=["inotify", "polling"])
+def test_changes_in_the_trash_and_lock_directories_are_not_reported(
+    tmp_path: Path, watcher_factory, polling
+):
+    # A delete moves an image into ROOT/.imgcache-trash/<batch>/..., a pull holds
+    # a lock file in ROOT/.imgcache-locks/: neither directory must be rescanned.
+    (tmp_path / "org").mkdir()
+    (tmp_path / "org" / "a.sif").write_bytes(b"x")
+    rec = Recorder()
+    watcher_factory([tmp_path], rec, force_polling=polling, poll_interval=0.2)
+    batch = tmp_path / ".imgcache-trash" / "20260101T000000Z-1" / "org"
+    batch.mkdir(parents=True)
+    os.rename(tmp_path / "org" / "a.sif", batch / "a.sif")
+    locks = tmp_path / ".imgcache-locks"
+    locks.mkdir()
+    (locks / "x.lock").write_bytes(b"pid=1")
+    (batch / "a.sif").write_bytes(b"changed in the trash")
+    # The rename out of org/ is reported; a marker file shows the reports are through.
+    wait_until(lambda: str(tmp_path / "org") in rec.seen())
+    (tmp_path / "marker").write_bytes(b"m")
+    wait_until(lambda: str(tmp_path) in rec.seen())
+    time.sleep(0.5 if polling else 0.3)
+    reported = rec.seen()
+    assert not [d for d in reported if ".imgcache-" in d], reported

@@ -67,6 +67,8 @@ def check_file(path: str) -> FileCheck:
         return FileCheck(
             path, source, result.format, error=f"a broken {result.format}: {result.error}"
         )
+    if result.not_image is not None:
+        return FileCheck(path, source, result.format, error=result.note or result.not_image)
     if result.format is Format.SIF and (result.sif is None or result.sif.primary is None):
         return FileCheck(path, source, result.format, error="a SIF without a system partition")
     parts = [result.format.value]
@@ -113,6 +115,8 @@ class AddDialog(ModalScreen[AddChoice | None]):
         self.initial_cache = cache
         self.check: FileCheck | None = None
         self._timer: Timer | None = None
+        self._submit_when_read = False
+        """Enter came before the file was read: submit when it has been."""
 
     def compose(self) -> ComposeResult:
         """The form."""
@@ -141,6 +145,7 @@ class AddDialog(ModalScreen[AddChoice | None]):
     def _path_changed(self, event: Input.Changed) -> None:
         event.stop()
         self.check = None
+        self._submit_when_read = False
         self.query_one("#path-note", Static).update(Text("…", style="dim"))
         self._refresh_button()
         if self._timer is not None:
@@ -166,11 +171,15 @@ class AddDialog(ModalScreen[AddChoice | None]):
             field = self.query_one(RefField)
             if check.suggested_ref and not field.value:
                 field.input.value = check.suggested_ref
+                field.check()  # now, not when the input's own message comes round
             picker = self.query_one(CachePicker)
             fits = [s for s in self.specs if check.format in NATIVE_FORMATS[s.kind]]
             if fits and picker.cache not in fits:
                 picker.choose(fits[0].path)
         self._refresh_button()
+        if self._submit_when_read:
+            self._submit_when_read = False
+            self._submit()
 
     # -- keeping the form consistent ---------------------------------------------
 
@@ -219,12 +228,20 @@ class AddDialog(ModalScreen[AddChoice | None]):
     # -- answering ----------------------------------------------------------------
 
     @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
+    @on(CachePicker.Submitted)
+    def _submitted(self, event: Input.Submitted | CachePicker.Submitted) -> None:
+        # Enter in any field submits; a form not complete says why and goes there.
         event.stop()
-        if event.input.id == "path":
-            self.query_one(RefField).input.focus()
-            return
         self._submit()
+
+    def _focus_problem(self) -> None:
+        """Move to the field the form still needs (each says its problem under it)."""
+        if self.check is None or self.check.error is not None:
+            self.query_one("#path", Input).focus()
+        elif self.query_one(RefField).reference is None:
+            self.query_one(RefField).input.focus()
+        else:
+            self.query_one(CachePicker).focus()
 
     @on(Button.Pressed, "#add")
     def _add_pressed(self) -> None:
@@ -239,7 +256,13 @@ class AddDialog(ModalScreen[AddChoice | None]):
         self.dismiss(None)
 
     def _submit(self) -> None:
-        if self._problem() is not None or self.check is None:
+        problem = self._problem()
+        if self.check is None and self.query_one("#path", Input).value.strip():
+            # Enter right after typing the path: submit once the file has been read.
+            self._submit_when_read = True
+            return
+        if problem is not None or self.check is None:
+            self._focus_problem()
             return
         cache = self.query_one(CachePicker).cache
         assert cache is not None

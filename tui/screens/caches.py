@@ -21,7 +21,7 @@ from textual.widgets import Footer, Static
 
 from imgcache.backends.inventory.catalog import Inventory
 from imgcache.backends.watch import WatchMode
-from imgcache.tui.format import human_size
+from imgcache.tui.format import human_size, printable
 from imgcache.tui.widgets.summary import FreeSpace
 
 
@@ -63,12 +63,12 @@ def caches_report(
     problems = [s.error for s in inventory.caches if s.error] + list(inventory.problems)
     parts.append(Text("\nProblems", style="bold underline"))
     if problems:
-        parts.extend(Text(f"⚠ {p}", style="red") for p in dict.fromkeys(problems))
+        parts.extend(Text(f"⚠ {printable(p)}", style="red") for p in dict.fromkeys(problems))
     else:
         parts.append(Text("none", style="green"))
     parts.append(Text("\nWatcher messages", style="bold underline"))
     if events:
-        parts.extend(Text(f"• {e}") for e in events)
+        parts.extend(Text(f"• {printable(e)}") for e in events)
     else:
         parts.append(Text("none", style="dim"))
     return Group(*parts)

@@ -25,12 +25,11 @@ from imgcache.backends.inventory.model import Image
 from imgcache.backends.maintenance import MaintenanceError
 from imgcache.backends.maintenance.compress import LEGACY_CODECS, SIGNED_WARNING, check_source
 from imgcache.backends.maintenance.squashopts import SquashOptions
-from imgcache.tui.format import compression_label
+from imgcache.tui.format import compression_label, plural
 from imgcache.tui.screens.option_dialog import OptionDialog
 from imgcache.tui.widgets.plan_view import (
     cache_of,
     file_table,
-    plural,
     refused_table,
     section,
     total_line,

@@ -6,13 +6,15 @@ saw, an owner `delete.allowed_owners` allows). Files that fail are listed with
 the reason and left out; the others can go. By default they move to their
 cache's trash (`.imgcache-trash`), where jobs that have them open keep reading
 them and where they stay `trash_grace_days` days; `p` purges them at once
-instead. Enter starts on Cancel: deleting takes a typed `y`.
+instead. A file that is an environment's default image says so, in bold yellow
+("ubuntu:22.04 is the CPU default image: jobs that use the default will pull it
+again"). Enter starts on Cancel: deleting takes a typed `y`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from rich.console import Group, RenderableType
@@ -20,8 +22,9 @@ from rich.text import Text
 from textual.binding import Binding
 
 from imgcache.backends.maintenance import PlanItem, total_bytes
+from imgcache.tui.format import plural, printable
 from imgcache.tui.screens.option_dialog import OptionDialog
-from imgcache.tui.widgets.plan_view import items_table, plural, refused_table, section, total_line
+from imgcache.tui.widgets.plan_view import items_table, refused_table, section, total_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class DeletePlan:
     """Files left out, with why."""
     grace_days: int
     """Days a trash batch is kept before it is purged."""
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    """Path -> what deleting it means, for the files that are a default image."""
 
     @property
     def total(self) -> int:
@@ -64,6 +69,10 @@ def delete_text(
         parts.append(Text(""))
         style = "bold red" if purge else "italic"
         parts.append(Text(f"→ {where_text(purge, plan.grace_days)}", style=style))
+        for item in plan.items:
+            note = plan.defaults.get(item.path)
+            if note:
+                parts.append(Text(f"⚠ {printable(note)}", style="bold yellow"))
     else:
         parts.append(Text("Nothing can be deleted:", style="bold red"))
     if plan.refused:

@@ -20,12 +20,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, ItemGrid
 from textual.widgets import Checkbox, Input, Label, Static
 
 from imgcache.backends.maintenance.gc import DEFAULT_CODES, GC_CODES, GcPlan
+from imgcache.tui.format import plural
 from imgcache.tui.screens.plan_screen import PlanScreen
-from imgcache.tui.widgets.plan_view import items_table, plural, section, total_line
+from imgcache.tui.widgets.plan_view import items_table, section, total_line
+from imgcache.tui.widgets.toggles import GlyphCheckbox
 
 #: Makes a plan for (findings, stale days).
 GcPlanner = Callable[[tuple[str, ...], int], GcPlan]
@@ -104,15 +106,18 @@ class GcPlanScreen(PlanScreen[GcPlan, GcChoice]):
 
     def compose_options(self) -> ComposeResult:
         """A checkbox per finding; the stale age and purge."""
-        with Horizontal(id="gc-codes", classes="plan-options"):
-            yield Label("Delete images that are ")
+        yield Label("Delete images that are:", classes="plan-label")
+        # A grid that wraps: at 80 columns the boxes take two rows, none cut off.
+        with ItemGrid(min_column_width=21, id="gc-codes", classes="plan-options"):
             for code in GC_CODES:
-                yield Checkbox(code, code in self.codes, compact=True, id=f"gc-{code}")
+                yield GlyphCheckbox(code, code in self.codes, compact=True, id=f"gc-{code}")
         with Horizontal(id="gc-more", classes="plan-options"):
             yield Label("stale after ")
             yield Input(str(self.days), type="integer", compact=True, id="gc-days")
             yield Label(" days   ")
-            yield Checkbox("purge at once, no trash (p)", self.purge, compact=True, id="gc-purge")
+            yield GlyphCheckbox(
+                "purge at once, no trash (p)", self.purge, compact=True, id="gc-purge"
+            )
 
     def replan(self) -> None:
         """Plan again; with no finding ticked there is nothing to plan."""

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Log
 from textual.worker import get_current_worker
 
 from imgcache.backends.jobs.states import JobStatus
+from imgcache.tui.format import printable
 from imgcache.tui.widgets.job_lines import subject
 
 #: Seconds between two looks at a running job's log.
@@ -107,7 +108,9 @@ class JobLogScreen(Screen[None]):
     def on_job_log_screen_chunk(self, message: JobLogScreen.Chunk) -> None:
         """Append what was read; retitle when the job's state changed."""
         if message.text:
-            self.query_one(Log).write(message.text)
+            # Tools print what they read (file names, registry answers): escape it.
+            lines = message.text.split("\n")
+            self.query_one(Log).write("\n".join(printable(line.rstrip("\r")) for line in lines))
         if message.status.state is not self.status.state:
             self.query_one(Log).border_title = log_title(message.status)
         self.status = message.status

@@ -26,6 +26,7 @@ from textual.widgets import Footer, Tree
 from imgcache.backends.config import Settings
 from imgcache.backends.inventory.catalog import Inventory
 from imgcache.backends.jobs.states import JobStatus
+from imgcache.tui.hints import hint_key
 from imgcache.tui.screens.details import DetailsScreen
 from imgcache.tui.screens.finding_picker import FindingPicker
 from imgcache.tui.widgets.cache_tree import CacheTree, Totals, totals
@@ -118,6 +119,7 @@ class MainScreen(Screen[None]):
         yield SummaryBar(id="summary")
         status = StatusBar(id="status")
         status.names = self.names
+        status.read_only = self.settings.read_only
         yield status
         yield Footer(compact=True)
 
@@ -186,6 +188,7 @@ class MainScreen(Screen[None]):
         if change is None:
             change = plan(inventory.images, table.model.rows, self.names)
         table.update(change)
+        table.placeholder = self._empty_text()
         if sums is None:
             sums = totals(table.model.rows.values())
         self.tree.show(self.settings.caches, self.names, sums)
@@ -196,6 +199,13 @@ class MainScreen(Screen[None]):
         problems = [s.error for s in inventory.caches if s.error]
         problems += [p for p in inventory.problems if p not in problems]
         self.status.set_state(scanning=False, updated=inventory.scanned_at, problems=problems)
+
+    def _empty_text(self) -> str:
+        """What the table says when the caches hold no image at all."""
+        where = ", ".join(self.names.get(s.path, s.path) for s in self.settings.caches)
+        if self.settings.read_only:
+            return f"no images in {where}"
+        return f"no images in {where}: {hint_key(self.app, 'pull_ref', 'p')} pulls one"
 
     def show_jobs_update(self, statuses: Iterable[JobStatus]) -> None:
         """New snapshots of some jobs, for the jobs pane."""

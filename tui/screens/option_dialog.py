@@ -21,6 +21,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
+from imgcache.tui.widgets.toggles import GlyphCheckbox
+
 #: Draws the body for an option value: (what will happen, whether anything will).
 BodyFn = Callable[[bool], tuple[RenderableType, bool]]
 
@@ -56,7 +58,7 @@ class OptionDialog(ModalScreen[bool | None]):
             box.border_title = self.title_text
             with VerticalScroll(classes="dialog-body"):
                 yield Static("", id="option-body")
-            yield Checkbox(self.option_label, self.value, compact=True, id="option")
+            yield GlyphCheckbox(self.option_label, self.value, compact=True, id="option")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="primary", id="yes", compact=True)
                 yield Button(f"{self.no} (n)", id="no", compact=True)

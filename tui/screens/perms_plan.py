@@ -20,8 +20,9 @@ from rich.text import Text
 from textual.binding import Binding
 
 from imgcache.backends.maintenance.perms import PermChange, PermPlan
+from imgcache.tui.format import plural
 from imgcache.tui.screens.plan_screen import PlanScreen
-from imgcache.tui.widgets.plan_view import plural, refused_table, section
+from imgcache.tui.widgets.plan_view import refused_table, section
 
 
 def change_row(change: PermChange) -> tuple[Text, Text, str]:

@@ -120,12 +120,20 @@ class PullDialog(ModalScreen[PullChoice | None]):
     # -- answering ----------------------------------------------------------------
 
     @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
+    @on(CachePicker.Submitted)
+    def _submitted(self, event: Input.Submitted | CachePicker.Submitted) -> None:
+        # Enter in any field submits; a form not complete says why and goes there.
         event.stop()
-        if event.input.id == "username" and event.value.strip():
-            self.query_one("#password", Input).focus()
-            return
         self._submit()
+
+    def _focus_problem(self) -> None:
+        """Move to the field the form still needs."""
+        if self.query_one(RefField).reference is None:
+            self.query_one(RefField).input.focus()
+        elif self.query_one(CachePicker).cache is None:
+            self.query_one(CachePicker).focus()
+        else:
+            self.query_one("#password", Input).focus()
 
     @on(Button.Pressed, "#pull")
     def _pull_pressed(self) -> None:
@@ -143,6 +151,7 @@ class PullDialog(ModalScreen[PullChoice | None]):
         problem = self._problem()
         if problem is not None:
             self.query_one("#pull-problem", Static).update(f"✘ {problem}")
+            self._focus_problem()
             return
         field = self.query_one(RefField)
         cache = self.query_one(CachePicker).cache

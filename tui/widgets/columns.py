@@ -1,17 +1,18 @@
 """How the image table's columns are laid out and painted, for any width.
 
 Pure functions of a row and a width: no widget state, so the table can cache the
-strips they return. Columns that do not fit drop in order (cache, format, age);
-the others are as wide as their widest cell needs, and the name column gets the
-rest. A name that does not fit loses its leading path components first (registry,
-organisation: "…/environments:cuda-11.3-…"), so the repository and the tag stay
-readable; only then is the middle of what remains cut.
+strips they return. On a narrow terminal the findings column shrinks first, then
+format and age drop, then the cache column shrinks; it never drops while rows of
+several caches show. The others are as wide as their widest cell needs, and the
+name column gets the rest. A name that does not fit loses its leading path
+components first (registry, organisation: "…/environments:cuda-11.3-…"), so the
+repository and the tag stay readable; only then is the middle of what remains cut.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -55,6 +56,11 @@ _ELIDED_MIN = 10
 MARK = "*"
 #: The findings column grows with the widest badges, up to this.
 FINDINGS_MAX = 24
+#: Narrow terminals shrink the findings column to this before anything goes
+#: (one badge, or "+N" for more).
+FINDINGS_MIN = 8
+#: ... and the cache column to this, last: it never goes while several caches show.
+CACHE_MIN = 8
 _BADGES = {code: Style.parse(style) for code, style in FINDING_STYLES.items()}
 
 
@@ -149,11 +155,20 @@ def layout(
     def room(columns: list[Column]) -> int:
         return width - 1 - sum(c.width + 1 for c in columns)
 
-    # Narrow terminals drop the least telling columns first.
-    for drop in ("cache", "format", "age"):
-        if room(wanted) >= NAME_MIN:
+    # Narrow terminals give up what tells least first: room in the findings column
+    # (its badges end "+N"), then the format and the age, then room in the cache
+    # column. The cache column itself stays: without it rows of different caches
+    # look alike.
+    for key, least in (("findings", FINDINGS_MIN), ("format", 0), ("age", 0), ("cache", CACHE_MIN)):
+        short = NAME_MIN - room(wanted)
+        if short <= 0:
             break
-        wanted = [c for c in wanted if c.key != drop]
+        if least:
+            wanted = [
+                replace(c, width=max(least, c.width - short)) if c.key == key else c for c in wanted
+            ]
+        else:
+            wanted = [c for c in wanted if c.key != key]
     return [Column("name", _TITLES["name"], max(room(wanted), 8)), *wanted]
 
 

@@ -2,7 +2,10 @@
 
 One glance answers "will a CPU / NVIDIA / AMD job find its image here?": a row per
 environment, a column per cache, the state in colour and in words (so it reads
-the same without colour), with the profile in use in the title.
+the same without colour), with the profile in use in the title. A resource pool
+of master.yaml that sets another image for an environment gets a row of its own
+under the cluster's, labelled with the pool; under the grid, a line per note on
+what master.yaml says about images that imgcache does not read.
 
 The panel has a cell cursor (arrows or hjkl when it has focus): on a cache's cell
 it names one default in one cache, on the image column the environment's default
@@ -28,7 +31,7 @@ from textual.widgets import Static
 
 from imgcache.backends.inventory.catalog import Inventory
 from imgcache.backends.inventory.defaults import ENVIRONMENT_TITLES, Presence
-from imgcache.tui.format import PRESENCE_STYLES
+from imgcache.tui.format import PRESENCE_STYLES, printable
 from imgcache.tui.hints import hint_key
 
 #: A mark per state, so the grid reads at a glance even without colour.
@@ -75,8 +78,9 @@ def defaults_table(
     """
     profile = inventory.profile
     title = Text.assemble(("Profile ", "bold"), (profile.name, "bold"), f"  {profile.title}")
+    notes = [Text(f"⚠ {printable(note)}", style="yellow") for note in inventory.settings.notes]
     if not inventory.defaults:
-        return Group(title, Text("No default images configured.", style="dim"))
+        return Group(title, Text("No default images configured.", style="dim"), *notes)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold")
     table.add_column("ENVIRONMENT", no_wrap=True)
     table.add_column("DEFAULT IMAGE", overflow="fold", ratio=3)
@@ -84,17 +88,20 @@ def defaults_table(
         table.add_column(names.get(status.spec.path, status.spec.label), overflow="fold", ratio=1)
     by_key = {(id(p.default), p.cache_root): p for p in inventory.presence}
     for row, default in enumerate(inventory.defaults):
-        image = Text(default.value)
+        image = Text(printable(default.value))
         if cursor == (row, 0):
             image.stylize(cursor_style)
         if not default.origin.startswith("profile "):
             image.append(f"\n{default.origin}", style="dim")
-        cells: list[Text] = [Text(ENVIRONMENT_TITLES[default.env]), image]
+        env = Text(ENVIRONMENT_TITLES[default.env])
+        if default.pool is not None:
+            env.append(f"\npool {printable(default.pool)}", style="bold")
+        cells: list[Text] = [env, image]
         for column, status in enumerate(inventory.caches, 1):
             p = by_key.get((id(default), status.spec.path))
             cells.append(_cell(p, cursor_style if cursor == (row, column) else None))
         table.add_row(*cells)
-    return Group(title, table)
+    return Group(title, table, *notes)
 
 
 class DefaultsPanel(VerticalScroll, can_focus=True):

@@ -28,6 +28,7 @@ from imgcache.tui.format import (
     display_name,
     human_age,
     human_size,
+    printable,
 )
 
 _SQUASH_FLAGS = (
@@ -49,7 +50,10 @@ def _fields(rows: list[tuple[str, Text | str]]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in rows:
-        table.add_row(name, value)
+        # Paths, names and notes come from files other users wrote.
+        if isinstance(value, Text):
+            value = Text(printable(value.plain), style=value.style)
+        table.add_row(name, printable(value) if isinstance(value, str) else value)
     return table
 
 
@@ -113,7 +117,7 @@ def _sif(info: SifInfo, now: float) -> RenderableType:
         part = " ".join(x for x in (d.fstype, d.parttype, d.arch, d.hash_type) if x)
         if info.primary is not None and d.id == info.primary.id:
             part += " (primary)"
-        table.add_row(str(d.id), d.datatype_name, d.name, human_size(d.size), part)
+        table.add_row(str(d.id), d.datatype_name, printable(d.name), human_size(d.size), part)
     return Group(head, table)
 
 
@@ -152,8 +156,8 @@ def _archive(info: ArchiveInfo) -> RenderableType:
     table.add_column("DIGEST", no_wrap=True)
     for i, layer in enumerate(info.layers, 1):
         digest = layer.digest.split(":", 1)[-1][:12]
-        media = layer.media_type.removeprefix("application/")
-        table.add_row(str(i), human_size(layer.size), media, digest)
+        media = printable(layer.media_type.removeprefix("application/"))
+        table.add_row(str(i), human_size(layer.size), media, printable(digest))
     return Group(head, table)
 
 

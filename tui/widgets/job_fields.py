@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from imgcache.backends.config import CacheSpec
 from imgcache.backends.inventory import caches, refs
+from imgcache.tui.widgets.toggles import GlyphRadioButton
 
 #: What an empty reference field suggests.
 REF_PLACEHOLDER = "e.g. nvcr.io/nvidia/pytorch:25.09-py3"
@@ -109,7 +111,19 @@ class RefField(Vertical):
 
 
 class CachePicker(RadioSet):
-    """One radio button per configured cache, by the name the table shows."""
+    """One radio button per configured cache, by the name the table shows.
+
+    Enter chooses the highlighted cache and submits the dialog, as Enter does in
+    every other field of it; space only chooses.
+    """
+
+    BINDINGS = [Binding("enter", "submit", "Choose and submit", show=False, id="cache_submit")]
+
+    @dataclass
+    class Submitted(Message):
+        """Enter on the picker: the dialog should submit."""
+
+        picker: CachePicker
 
     def __init__(
         self,
@@ -122,10 +136,22 @@ class CachePicker(RadioSet):
         self.specs = list(specs)
         chosen = selected if selected in {s.path for s in specs} else specs[0].path
         buttons = [
-            RadioButton(f"{names.get(s.path, s.path)}  {s.label}", value=s.path == chosen)
+            GlyphRadioButton(f"{names.get(s.path, s.path)}  {s.label}", value=s.path == chosen)
             for s in specs
         ]
         super().__init__(*buttons, compact=True, id=id)
+
+    def on_mount(self) -> None:
+        """Highlight the chosen cache, not the first: Enter must not change the choice."""
+        # RadioSet highlights its first button on mount and has no public setter.
+        self._selected = max(self.pressed_index, 0)
+
+    def action_submit(self) -> None:
+        """Choose the highlighted cache, then ask the dialog to submit."""
+        self.action_toggle_button()
+        # The set learns which button is pressed from the button's message: ask
+        # for the submit once that has been handled.
+        self.call_after_refresh(self.post_message, self.Submitted(self))
 
     @property
     def cache(self) -> CacheSpec | None:

@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from imgcache.backends.jobs.states import JobState, JobStatus
+from imgcache.tui.format import printable
 from imgcache.tui.widgets.columns import elide_name, fit
 
 #: A mark and a colour per state, so the list reads without colour too.
@@ -78,8 +79,8 @@ def subject(status: JobStatus) -> tuple[str, str]:
     files already in a cache (no reference) the label alone."""
     request = status.request
     if request.ref:
-        return request.ref, request.label
-    return request.label or request.cache.path, ""
+        return printable(request.ref), printable(request.label)
+    return printable(request.label or request.cache.path), ""
 
 
 def result_text(status: JobStatus) -> str:
@@ -88,8 +89,8 @@ def result_text(status: JobStatus) -> str:
     message = status.message
     prefix = f"{status.target}: "
     if status.target and message.startswith(prefix):
-        return message[len(prefix) :]
-    return message
+        message = message[len(prefix) :]
+    return printable(message)
 
 
 def cache_name(status: JobStatus, names: Mapping[str, str]) -> str:
@@ -167,13 +168,15 @@ def second_line(status: JobStatus, width: int, pulse: int = 0) -> Text:
     line = Text("   ")
     if state is JobState.FAILED:
         # Why it failed is what matters: all the room goes to the reason.
-        line.append(status.message or "failed", style="red")
+        line.append(printable(status.message) or "failed", style="red")
     else:
         line.append_text(bar(status, min(30, max(10, width // 5)), pulse))
         shown = 1.0 if state is JobState.DONE else status.fraction
         percent = f"{int(shown * 100):>3}%" if shown is not None else "    "
         line.append(f" {percent}  ")
-        line.append(result_text(status) if state.finished and status.message else status.phase)
+        line.append(
+            result_text(status) if state.finished and status.message else printable(status.phase)
+        )
     if status.backend:
         line.append(f" · {status.backend}", style="dim")
     line.truncate(width, overflow="ellipsis")

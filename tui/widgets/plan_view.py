@@ -18,18 +18,13 @@ from rich.table import Table
 from rich.text import Text
 
 from imgcache.backends.maintenance import PlanItem
-from imgcache.tui.format import human_size
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """ "1 file", "3 files" (`nouns` for irregular plurals: "batch", "batches")."""
-    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+from imgcache.tui.format import human_size, printable
 
 
 def cache_of(path: str, root: str, names: Mapping[str, str]) -> tuple[str, str]:
     """(short cache name, path inside the cache) of a file."""
-    name = names.get(root) or os.path.basename(root.rstrip("/")) or root
-    return name, os.path.relpath(path, root)
+    name = names.get(root) or printable(os.path.basename(root.rstrip("/")) or root)
+    return name, printable(os.path.relpath(path, root))
 
 
 class FileTable:

@@ -17,7 +17,7 @@ from operator import attrgetter
 from imgcache.backends.config import CacheSpec
 from imgcache.backends.inventory.findings import ORDER
 from imgcache.backends.inventory.model import Format, Image
-from imgcache.tui.format import compression_label, display_name, human_size
+from imgcache.tui.format import compression_label, display_name, human_size, printable
 
 #: Sortable columns, in the order `s` cycles through them.
 SORT_COLUMNS = ("name", "cache", "format", "comp", "size", "age", "findings")
@@ -28,6 +28,7 @@ FINDING_FILTERS = ("all", "any", *ORDER)
 #: Short format names for the table; the details show the full one.
 FORMAT_SHORT = {
     Format.SIF: "sif",
+    Format.OCI_SIF: "ocisif",
     Format.SQUASHFS: "sqsh",
     Format.OCI_ARCHIVE: "oci",
     Format.DOCKER_ARCHIVE: "docker",
@@ -49,7 +50,9 @@ def repo_of(name: str) -> str:
 
 def cache_names(specs: Sequence[CacheSpec]) -> dict[str, str]:
     """A short name per cache root: its directory name, or its label when that repeats."""
-    names = {spec.path: os.path.basename(spec.path.rstrip("/")) or spec.path for spec in specs}
+    names = {
+        spec.path: printable(os.path.basename(spec.path.rstrip("/")) or spec.path) for spec in specs
+    }
     counts: dict[str, int] = {}
     for name in names.values():
         counts[name] = counts.get(name, 0) + 1
@@ -95,7 +98,7 @@ def _display(image: Image) -> str:
     # Parsing a reference costs more than everything else a row needs; many files
     # share a reference (one per cache), so remember the answer per reference.
     if image.ref is None:
-        return image.rel
+        return printable(image.rel)
     name = _names.get(image.ref)
     if name is None:
         name = _names[image.ref] = display_name(image)

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from imgcache.backends.watch import WatchMode
+from imgcache.tui.format import printable
 
 _METHOD_STYLES = {
     "inotify": "green",
@@ -38,6 +39,8 @@ class StatusBar(Static):
         self.problems: list[str] = []
         self.event = ""
         self.notice = ""
+        self.read_only = False
+        """The app runs read-only: said first, so nobody looks for the keys that write."""
 
     def set_state(self, **changes: object) -> None:
         """Change any of the attributes above and repaint."""
@@ -69,7 +72,10 @@ class StatusBar(Static):
 
     def text(self) -> Text:
         """The status line as it is now."""
-        text = self._watch_text()
+        text = Text("read-only", style="bold reverse") if self.read_only else Text()
+        if self.read_only:
+            text.append("  ")
+        text.append_text(self._watch_text())
         text.append("  ·  ")
         if self.scanning and self.progress is not None and self.updated is None:
             done, found = self.progress
@@ -81,13 +87,13 @@ class StatusBar(Static):
             text.append(f"updated {stamp}")
         if self.notice:
             text.append("  ·  ")
-            text.append(self.notice, style="bold")
+            text.append(printable(self.notice), style="bold")
         if self.event:
             text.append("  ·  ")
-            text.append(f"⚠ {self.event}", style="yellow")
+            text.append(f"⚠ {printable(self.event)}", style="yellow")
         if self.problems:
             text.append("  ·  ")
             count = len(self.problems)
             text.append(f"⚠ {count} problem{'s' if count > 1 else ''}: ", style="bold red")
-            text.append(self.problems[0], style="red")
+            text.append(printable(self.problems[0]), style="red")
         return text

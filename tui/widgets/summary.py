@@ -26,7 +26,7 @@ from imgcache.tui.widgets.defaults_panel import presence_counts
 #: Share of an uncompressed squashfs that zstd recompression saves (pyxis: 18G -> 7.1G).
 COMPRESSION_SAVING = 0.6
 #: Findings whose files can go entirely.
-REMOVABLE = frozenset({"corrupt", "incomplete", "duplicate", "stale", "superseded"})
+REMOVABLE = frozenset({"corrupt", "incomplete", "not-an-image", "duplicate", "stale", "superseded"})
 
 FreeSpace = Callable[[CacheStatus], int | None]
 

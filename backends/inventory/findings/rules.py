@@ -10,6 +10,7 @@ alone; `evaluate` adds `duplicate` (`rank` picks the copy kept) and `stale`, and
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -60,6 +61,18 @@ def _unshared(image: Image, file_mode: int) -> Finding | None:
         where = "the cache root" if rel == "." else f"directory {rel}"
         return shared_finding("unshared", f"{where} cannot be entered by other users")
     return None
+
+
+def _not_an_image(image: Image) -> Finding | None:
+    """The `not-an-image` finding of a file whose probe says it is no image, if it
+    claims to be one: by its format (an old squashfs, a SIF with no root
+    filesystem), by being a FIFO, socket or device, or by its name."""
+    probe = image.probe
+    if probe.format is not _UNKNOWN or not stat.S_ISREG(image.stat.mode):
+        return shared_finding("not-an-image", probe.note or str(probe.not_image))
+    if caches.named_like_image(image.cache, image.rel):
+        return shared_finding("not-an-image", f"{probe.not_image}, though named like an image")
+    return None  # a README or notes file: not an image, and not pretending to be one
 
 
 def _repo_key(kind: CacheKind, ref: str) -> str:
@@ -138,6 +151,14 @@ class Rules:
         if incomplete:
             head += (shared_finding("incomplete", f"{name} is named like an unfinished write"),)
         known = probe.format is not _UNKNOWN
+        if probe.not_image is not None:
+            # No image at all: none of the rules below is about it, `stale` included
+            # (gc must select it only when asked for `not-an-image` by name).
+            if not incomplete:
+                found = _not_an_image(image)
+                if found is not None:
+                    head += (found,)
+            return head, None, False, incomplete
         if known or image.ref is not None:
             unshared = _unshared(image, self.file_mode)
             if unshared:

@@ -46,6 +46,15 @@ VOCABULARY: dict[str, Term] = {
             "Delete it once no pull is writing it (imgcache cleans its own on start).",
         ),
         Term(
+            "not-an-image",
+            "Not an image",
+            "Named like an image, or a FIFO, socket or device in a cache, but nothing a "
+            "runtime can start: empty, text, an unknown header, a SIF with no root "
+            "filesystem, a squashfs older than 4.0 or big-endian; the reason says which.",
+            "Look at it and delete it if nobody needs it "
+            "(imgcache gc --finding not-an-image; gc never selects it otherwise).",
+        ),
+        Term(
             "unshared",
             "Unshared",
             "Other users cannot read the file or reach its directory, "
@@ -62,8 +71,8 @@ VOCABULARY: dict[str, Term] = {
         Term(
             "legacy-codec",
             "Legacy codec",
-            "Compressed with lzo: squashfuse cannot mount it and some distributions' "
-            "mksquashfs lack lzo.",
+            "Compressed with lzo: a squashfuse built without liblzo2 cannot mount it "
+            "(Debian's can) and some distributions' mksquashfs lack lzo.",
             "Recompress with zstd (imgcache compress).",
         ),
         Term(

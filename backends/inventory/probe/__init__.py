@@ -32,7 +32,11 @@ from imgcache.backends.inventory.probe.sif import MAGIC_OFFSET as SIF_MAGIC_OFFS
 from imgcache.backends.inventory.probe.sif import probe_sif
 from imgcache.backends.inventory.probe.squashfs import MAGIC as SQUASHFS_MAGIC
 from imgcache.backends.inventory.probe.squashfs import MAGIC_SWAPPED as SQUASHFS_MAGIC_SWAPPED
-from imgcache.backends.inventory.probe.squashfs import SquashfsError, parse_superblock
+from imgcache.backends.inventory.probe.squashfs import (
+    SquashfsError,
+    UnsupportedSquashfs,
+    parse_superblock,
+)
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -54,6 +58,8 @@ _COMPRESSED = (
     (b"\xfd7zXZ\x00", "xz"),
 )
 _COMPRESSED_NOTE = "compressed data; imgcache reads headers of plain tar archives only"
+#: The note of a file in which no image header was found.
+NO_HEADER = "no SIF, squashfs or tar header"
 
 
 #: Bytes of each file fetched in one request when it is opened: the SIF global
@@ -135,33 +141,75 @@ def probe_fileobj(f: BinaryIO, size: int) -> ProbeResult:
 def _probe_squashfs(reader: BudgetReader) -> ProbeResult:
     try:
         info = parse_superblock(reader.head(), reader.size)
+    except UnsupportedSquashfs as exc:
+        # Not broken, but no runtime here mounts it: say exactly which it is.
+        which = str(exc).partition(":")[0]
+        return new_probe_result(Format.SQUASHFS, note=str(exc), not_image=which)
     except SquashfsError as exc:
         return new_probe_result(Format.SQUASHFS, str(exc))
     return new_probe_result(Format.SQUASHFS, None, info, None, None, reader.bytes_read)
 
 
-def _detect(head: bytes) -> tuple[Format, Callable[[BudgetReader], ProbeResult] | None, str]:
-    """Which format `head` starts, the probe for it, and a note for unknown data."""
-    if head[:4] in (SQUASHFS_MAGIC, SQUASHFS_MAGIC_SWAPPED):
-        return Format.SQUASHFS, _probe_squashfs, ""
-    if head[SIF_MAGIC_OFFSET : SIF_MAGIC_OFFSET + len(SIF_MAGIC)] == SIF_MAGIC:
-        return Format.SIF, probe_sif, ""
-    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + len(TAR_MAGIC)] == TAR_MAGIC:
-        # Archives are not known to be images until their index has been read.
-        return Format.UNKNOWN, probe_archive, ""
+#: Bytes that occur in text files (as `file` and binaryornot count them): printable
+#: ASCII, the usual whitespace and control characters, and every byte of UTF-8
+#: and the 8-bit code pages.
+_TEXT_BYTES = bytes({7, 8, 9, 10, 11, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
+#: Headers of other well-known files, named in the reason of a file that claims an image.
+_OTHER_MAGIC = (
+    (b"\x7fELF", "an ELF executable"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"QFI\xfb", "a qcow2 disk image"),
+    (b"%PDF", "a PDF document"),
+)
+
+
+def _not_image(head: bytes) -> tuple[str, str | None]:
+    """(note, what it is instead of an image) for data that starts no format imgcache reads.
+
+    `head` is the file's first bytes (at most `reader.HEAD_BYTES`). What it is
+    goes into the `not-an-image` reason, so it names the data without quoting
+    it; None for compressed data, which may be a compressed image archive.
+    """
     if not head:
-        return Format.UNKNOWN, None, "empty file"
+        return "empty file", "an empty file"
     for magic, _name in _COMPRESSED:
         if head.startswith(magic):
-            return Format.UNKNOWN, None, _COMPRESSED_NOTE
-    return Format.UNKNOWN, None, "no SIF, squashfs or tar header"
+            return _COMPRESSED_NOTE, None
+    for magic, name in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return NO_HEADER, name
+    if not head.strip(b"\0"):
+        return NO_HEADER, (
+            f"no header: its first {len(head)} bytes are all zero "
+            "(cut short, or still being written)"
+        )
+    if not head.translate(None, _TEXT_BYTES):
+        return NO_HEADER, "a text file"
+    return NO_HEADER, f"an unknown header (starts {head[:8].hex(' ')})"
+
+
+def _detect(head: bytes) -> tuple[Format, Callable[[BudgetReader], ProbeResult] | None]:
+    """Which format `head` starts and the probe for it (None: no format imgcache reads)."""
+    if head[:4] in (SQUASHFS_MAGIC, SQUASHFS_MAGIC_SWAPPED):
+        return Format.SQUASHFS, _probe_squashfs
+    if head[SIF_MAGIC_OFFSET : SIF_MAGIC_OFFSET + len(SIF_MAGIC)] == SIF_MAGIC:
+        return Format.SIF, probe_sif
+    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + len(TAR_MAGIC)] == TAR_MAGIC:
+        # Archives are not known to be images until their index has been read.
+        return Format.UNKNOWN, probe_archive
+    return Format.UNKNOWN, None
 
 
 def _probe(reader: BudgetReader) -> ProbeResult:
     fmt = Format.UNKNOWN
     try:
-        fmt, probe, note = _detect(reader.head())
-        result = new_probe_result(fmt, note=note) if probe is None else probe(reader)
+        head = reader.head()
+        fmt, probe = _detect(head)
+        if probe is None:
+            note, what = _not_image(head)
+            result = new_probe_result(fmt, note=note, not_image=what)
+        else:
+            result = probe(reader)
     except OSError:
         raise
     except BudgetExhausted:
@@ -184,4 +232,5 @@ def _probe(reader: BudgetReader) -> ProbeResult:
         result.archive,
         reader.bytes_read,
         result.note,
+        result.not_image,
     )

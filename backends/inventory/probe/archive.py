@@ -57,6 +57,11 @@ _HEX_TAR = re.compile(r"^(?:.*/)?([0-9a-f]{64})\.tar$")
 _DOCKER_LEGACY = re.compile(r"^[0-9a-f]{64}(?:\.tar|\.json|/layer\.tar|/json|/VERSION)$")
 
 
+#: The note, and what it is, of a whole tar archive with no trace of an image in it.
+_NOT_AN_IMAGE = "tar archive that is not an image"
+_PLAIN_TAR = "a tar archive with no image index (index.json or manifest.json)"
+
+
 class ArchiveError(ValueError):
     """The archive's structure or metadata is broken; str() says why."""
 
@@ -84,6 +89,11 @@ def _read_json(reader: BudgetReader, members: dict[str, tarfile.TarInfo], name: 
     data = reader.read_at(member.offset_data, member.size)
     if len(data) < member.size:
         raise ArchiveError(f"{name} is cut short: truncated")
+    return parse_json(data, name)
+
+
+def parse_json(data: bytes, name: str) -> Any:
+    """`data` parsed as JSON; ArchiveError naming `name` when it is not valid JSON."""
     try:
         return json.loads(data)
     except RecursionError:
@@ -93,8 +103,8 @@ def _read_json(reader: BudgetReader, members: dict[str, tarfile.TarInfo], name: 
 
 
 @dataclass(frozen=True)
-class _Descriptor:
-    """An OCI content descriptor, checked."""
+class OciDescriptor:
+    """An OCI content descriptor, checked (see `oci_descriptors`)."""
 
     media_type: str
     digest: str
@@ -102,8 +112,11 @@ class _Descriptor:
     annotations: dict[str, str]
 
 
-def _descriptors(doc: Any, where: str, key: str) -> list[_Descriptor]:
-    """The `key` list of OCI descriptors in `doc`, with every field checked."""
+def oci_descriptors(doc: Any, where: str, key: str) -> list[OciDescriptor]:
+    """The `key` list of OCI descriptors in `doc`, with every field checked.
+
+    Raises ArchiveError, naming `where`, for anything that is not one.
+    """
     if not isinstance(doc, dict):
         raise ArchiveError(f"{where} is not a JSON object")
     items = doc.get(key)
@@ -125,12 +138,12 @@ def _descriptors(doc: Any, where: str, key: str) -> list[_Descriptor]:
         if not isinstance(annotations, dict):
             raise ArchiveError(f"{at} has annotations that are not an object")
         strings = {k: v for k, v in annotations.items() if isinstance(v, str)}
-        out.append(_Descriptor(media_type, digest, size, strings))
+        out.append(OciDescriptor(media_type, digest, size, strings))
     return out
 
 
 def _blob(
-    reader: BudgetReader, walk: Walk, desc: _Descriptor, where: str
+    reader: BudgetReader, walk: Walk, desc: OciDescriptor, where: str
 ) -> tuple[str, Any] | None:
     """Read the JSON blob `desc` names; None when a partial walk may have missed it."""
     algorithm, encoded = desc.digest.split(":", 1)
@@ -157,7 +170,7 @@ class _Images:
 def _oci(reader: BudgetReader, walk: Walk) -> _Images:
     """Read index.json, one level of nested index, and the image manifests."""
     images = _Images()
-    image_manifests: list[tuple[_Descriptor, str]] = []
+    image_manifests: list[tuple[OciDescriptor, str]] = []
     try:
         index = _read_json(reader, walk.members, "index.json")
     except NotAnIndex:
@@ -166,7 +179,7 @@ def _oci(reader: BudgetReader, walk: Walk) -> _Images:
         raise NotAnIndex(str(exc)) from None
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
         raise NotAnIndex("index.json is not an OCI image index")
-    for desc in _descriptors(index, "index.json", "manifests"):
+    for desc in oci_descriptors(index, "index.json", "manifests"):
         ref = desc.annotations.get(CONTAINERD_NAME_ANNOTATION) or desc.annotations.get(
             REF_ANNOTATION
         )
@@ -179,7 +192,7 @@ def _oci(reader: BudgetReader, walk: Walk) -> _Images:
         if nested is None:
             continue
         name, doc = nested
-        for inner in _descriptors(doc, name, "manifests"):
+        for inner in oci_descriptors(doc, name, "manifests"):
             # Build attestations ride in image indexes as manifests of their own.
             if inner.annotations.get("vnd.docker.reference.type") == "attestation-manifest":
                 continue
@@ -194,7 +207,7 @@ def _oci(reader: BudgetReader, walk: Walk) -> _Images:
             continue
         name, doc = found
         images.manifests += 1
-        for layer in _descriptors(doc, name, "layers"):
+        for layer in oci_descriptors(doc, name, "layers"):
             # Images in one archive share blobs; the archive stores each once.
             if layer.digest not in seen:
                 seen.add(layer.digest)
@@ -272,12 +285,11 @@ def probe_archive(reader: BudgetReader) -> ProbeResult:
     docker_signs = "repositories" in names or any(_DOCKER_LEGACY.match(n) for n in names)
     if not (has_index or has_manifest or oci_signs or docker_signs):
         if walk.count == 0 and walk.problem:
-            note = walk.problem
-        elif walk.budget_hit:
+            return ProbeResult(Format.UNKNOWN, note=walk.problem)
+        if walk.budget_hit:
             note = f"tar archive with no image index in its first {walk.count} members"
-        else:
-            note = "tar archive that is not an image"
-        return ProbeResult(Format.UNKNOWN, note=note)
+            return ProbeResult(Format.UNKNOWN, note=note)
+        return ProbeResult(Format.UNKNOWN, note=_NOT_AN_IMAGE, not_image=_PLAIN_TAR)
 
     docker = has_manifest or (docker_signs and not oci_signs and not has_index)
     fmt = Format.DOCKER_ARCHIVE if docker else Format.OCI_ARCHIVE
@@ -295,7 +307,7 @@ def probe_archive(reader: BudgetReader) -> ProbeResult:
             if isinstance(exc, NotAnIndex) and not (oci_signs or docker_signs):
                 # A lone index.json or manifest.json that is not an image index:
                 # some other project's tarball, not a broken image.
-                return ProbeResult(Format.UNKNOWN, note="tar archive that is not an image")
+                return ProbeResult(Format.UNKNOWN, note=_NOT_AN_IMAGE, not_image=_PLAIN_TAR)
             error = error or str(exc)
         except BudgetExhausted:
             note = f"{budget_note}, before {name} was read"

@@ -6,6 +6,9 @@ offset 4096 by default), then the data objects. The header and descriptors are
 never trusted: counts are bounded by the descriptor area and the file, and every
 used object must lie inside the file, so a copy cut short anywhere is reported
 as truncated instead of being believed.
+
+A SIF with no partition is not broken: one holding an OCI root index is an
+OCI-SIF (`ocisif`), one holding only other objects has no root filesystem.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from imgcache.backends.inventory.model import (
     new_sif_descriptor,
     new_sif_info,
 )
+from imgcache.backends.inventory.probe.ocisif import DATA_OCI_ROOT_INDEX, probe_oci_sif
 from imgcache.backends.inventory.probe.reader import BudgetExhausted, BudgetReader
 from imgcache.backends.inventory.probe.squashfs import (
     SUPERBLOCK_SIZE,
@@ -76,6 +80,8 @@ DATATYPES: dict[int, str] = {
 }
 DATA_PARTITION = 0x4004
 DATA_SIGNATURE = 0x4005
+#: OCI root index and OCI blob objects record their content digest in `extra`.
+_OCI_TYPES = frozenset({0x400A, 0x400B})
 
 FSTYPES: dict[int, str] = {
     1: "squashfs",
@@ -154,6 +160,10 @@ def _descriptor(area: bytes, at: int) -> SifDescriptor:
         hash_type = HASHTYPES.get(code) or f"unknown ({code})"
     else:
         fstype = parttype = arch = hash_type = None
+    digest = None
+    if datatype in _OCI_TYPES:
+        # The blob's digest, as text ("sha256:..."), NUL-padded in `extra`.
+        digest = _cstr(area[at + _EXTRA_AT : at + DESCRIPTOR_SIZE]) or None
     # The fast constructor, positional in SifDescriptor's field order (see
     # imgcache.backends.inventory.model.fast_constructor).
     return new_sif_descriptor(
@@ -169,6 +179,7 @@ def _descriptor(area: bytes, at: int) -> SifDescriptor:
         parttype,
         arch,
         hash_type,
+        digest,
     )
 
 
@@ -272,12 +283,24 @@ def probe_sif(reader: BudgetReader) -> ProbeResult:
     # Every result from here on carries the same SifInfo (primary is None when
     # there is no partition).
     info = new_sif_info(*header, tuple(used), primary, signed)
+    if not has_partition and any(d.datatype == DATA_OCI_ROOT_INDEX for d in used):
+        if problem is not None:
+            return new_probe_result(Format.OCI_SIF, problem, sif=info, note=note)
+        return probe_oci_sif(reader, info, note)
     if problem is not None:
         return new_probe_result(Format.SIF, problem, sif=info, note=note)
     if not has_partition:
         if note is not None:
             return new_probe_result(Format.SIF, sif=info, note=note)
-        return new_probe_result(Format.SIF, "no partition", sif=info)
+        # Valid, but nothing a runtime could start: a signature, an SBOM or data
+        # kept in SIF form. Not broken, so not corrupt.
+        kinds = ", ".join(dict.fromkeys(d.datatype_name for d in used)) or "nothing"
+        return new_probe_result(
+            Format.SIF,
+            sif=info,
+            note=f"no root filesystem: the SIF holds {kinds}",
+            not_image=f"a SIF with no root filesystem (it holds {kinds})",
+        )
     if primary is None:
         return new_probe_result(Format.SIF, sif=info, note=note or "no system partition")
     if primary.fstype != "squashfs":

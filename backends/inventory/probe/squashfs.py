@@ -1,5 +1,9 @@
 """Read the 96-byte squashfs 4.0 superblock: codec, block size, what is compressed.
 
+Older squashfs (1.x to 3.x) and big-endian files share the magic (byte-swapped
+for big-endian) and keep their version at the same place; they are named
+exactly ("squashfs 3.1, big-endian") and refused as `UnsupportedSquashfs`.
+
 The layout and flag bits follow squashfs-tools' `squashfs_fs.h`. A superblock is
 checked as far as it can be without reading anything else: a filesystem that claims
 more bytes than the file (or SIF partition) holds is truncated, and offsets or sizes
@@ -23,6 +27,11 @@ SUPERBLOCK_SIZE = 96
 _SUPERBLOCK = struct.Struct("<4sIIII6H8Q")
 assert _SUPERBLOCK.size == SUPERBLOCK_SIZE
 
+#: What follows "squashfs 3.1, big-endian: " in the note of an unsupported squashfs.
+UNSUPPORTED_REASON = (
+    "the kernel and squashfuse mount squashfs 4.0 (little-endian) only; "
+    "rebuild the image with mksquashfs 4"
+)
 #: Compression ids as squashfs_fs.h numbers them.
 COMPRESSORS: dict[int, str] = {1: "gzip", 2: "lzma", 3: "lzo", 4: "xz", 5: "lz4", 6: "zstd"}
 
@@ -49,12 +58,63 @@ class SquashfsError(ValueError):
     """The superblock is not a usable squashfs 4.0 superblock; str() says why."""
 
 
+class UnsupportedSquashfs(SquashfsError):
+    """A squashfs the runtimes cannot mount: another version (1.x to 3.x) or
+    big-endian. Not broken, so not `corrupt`; str() says which exactly."""
+
+
+#: Where every squashfs version keeps its major and minor number (two 16-bit
+#: fields at 28 and 30, in the byte order of the magic).
+_VERSION_AT = 28
+
+
+def unsupported(data: bytes) -> str | None:
+    """Which squashfs `data` starts, when it is one the runtimes cannot mount.
+
+    "squashfs 3.1, big-endian", "squashfs 2.0, little-endian": squashfs 4.0 is
+    little-endian only, and the kernel (since 2.6.29) and squashfuse read 4.0
+    alone. None for a little-endian 4.0 superblock, for anything without a
+    squashfs magic, and for a superblock too short to hold its version.
+    """
+    magic = data[:4]
+    if magic not in (MAGIC, MAGIC_SWAPPED) or len(data) < _VERSION_AT + 4:
+        return None
+    order = "<" if magic == MAGIC else ">"
+    major, minor = struct.unpack_from(order + "HH", data, _VERSION_AT)
+    if order == "<" and (major, minor) == (4, 0):
+        return None
+    endian = "little-endian" if order == "<" else "big-endian"
+    if not 1 <= major <= 4:
+        return f"squashfs magic ({endian}) with an impossible version {major}.{minor}"
+    return f"squashfs {major}.{minor}, {endian}"
+
+
 def _size(n: int) -> str:
     """Name a byte count the way the reasons do: exact, with a readable unit."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale and n % scale == 0:
             return f"{n // scale} {unit}"
     return f"{n} bytes"
+
+
+#: Version 4.0 as its two little-endian 16-bit fields: the usual case, tested first.
+_V40 = struct.pack("<HH", 4, 0)
+
+
+def _refuse(data: bytes, container: str) -> None:
+    """Raise the SquashfsError for a superblock that is not little-endian 4.0."""
+    if data[:4] not in (MAGIC, MAGIC_SWAPPED):
+        raise SquashfsError("no squashfs superblock (magic 'hsqs' missing)")
+    which = unsupported(data)
+    if which is None:
+        # Too short to hold its version: cut short right after the magic.
+        raise SquashfsError(
+            f"truncated: the squashfs superblock is {SUPERBLOCK_SIZE} bytes, "
+            f"the {container} has {len(data)}"
+        )
+    if which.startswith("squashfs magic"):
+        raise SquashfsError(which)
+    raise UnsupportedSquashfs(f"{which}: {UNSUPPORTED_REASON}")
 
 
 def parse_superblock(data: bytes, available: int, *, container: str = "file") -> SquashInfo:
@@ -65,10 +125,8 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
     space in the reason ("file", "partition"). Raises SquashfsError (a ValueError)
     with a reason a person can read.
     """
-    if data[:4] == MAGIC_SWAPPED:
-        raise SquashfsError("squashfs 3.x or big-endian, not supported")
-    if data[:4] != MAGIC:
-        raise SquashfsError("no squashfs superblock (magic 'hsqs' missing)")
+    if data[:4] != MAGIC or data[_VERSION_AT : _VERSION_AT + 4] != _V40:
+        _refuse(data, container)
     if len(data) < SUPERBLOCK_SIZE:
         raise SquashfsError(
             f"truncated: the squashfs superblock is {SUPERBLOCK_SIZE} bytes, "
@@ -84,8 +142,8 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
         block_log,
         flags,
         _no_ids,
-        major,
-        minor,
+        _major,
+        _minor,
         _root_inode,
         bytes_used,
         id_table,
@@ -96,10 +154,8 @@ def parse_superblock(data: bytes, available: int, *, container: str = "file") ->
         lookup_table,
     ) = _SUPERBLOCK.unpack_from(data)
 
-    # Version first: 3.x superblocks share the magic but not the layout, so every
-    # other field would be read from the wrong place.
-    if (major, minor) != (4, 0):
-        raise SquashfsError(f"squashfs version {major}.{minor} is not supported (only 4.0)")
+    # The version was checked first (`unsupported`): 3.x superblocks share the
+    # magic but not the layout, so every other field would be in the wrong place.
     if compression_id not in COMPRESSORS:
         raise SquashfsError(f"unknown squashfs compression id {compression_id}")
     power_of_two = block_size > 0 and block_size & (block_size - 1) == 0

@@ -15,6 +15,7 @@ files to a small thread pool whose threads each keep their own files in flight.
 from __future__ import annotations
 
 import os
+import stat as statmod
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,7 @@ from imgcache.backends.inventory.model import (
 from imgcache.backends.inventory.scan.progress import ScanStats
 from imgcache.backends.inventory.scan.walk import Pending
 
+_S_ISREG = statmod.S_ISREG
 #: Files opened ahead of the one being parsed, each with its header fetch under way.
 #: Deep enough to keep a disk or an NFS server busy, shallow next to any fd limit.
 PREFETCH_DEPTH = 32
@@ -94,6 +96,33 @@ class ProbeMemo:
 
     def __len__(self) -> int:
         return len(self._results)
+
+
+#: What each kind of special file is, as the `not-an-image` finding says it.
+_SPECIAL = (
+    (statmod.S_ISFIFO, "a FIFO (named pipe)", "a runtime opening it would block"),
+    (statmod.S_ISSOCK, "a socket", "a runtime cannot open it"),
+    (statmod.S_ISCHR, "a character device", "a runtime would read the device"),
+    (statmod.S_ISBLK, "a block device", "a runtime would read the device"),
+)
+
+
+def _not_regular(mode: int, link: str | None) -> ProbeResult:
+    """The result for a file the scanner must not open: a link, a FIFO, a device, ..."""
+    if statmod.S_ISLNK(mode):
+        target = link if link is not None else "?"
+        return new_probe_result(
+            Format.UNKNOWN, note=f"symbolic link to {target}; imgcache does not follow links"
+        )
+    what, why = next(
+        ((what, why) for test, what, why in _SPECIAL if test(mode)),
+        ("a special file", "a runtime cannot use it"),
+    )
+    return new_probe_result(
+        Format.UNKNOWN,
+        note=f"{what}, not a regular file: imgcache never opens it ({why})",
+        not_image=what,
+    )
 
 
 def _unreadable(exc: OSError) -> ProbeResult:
@@ -168,7 +197,8 @@ def probe_pending(
 ) -> list[ProbeResult | None]:
     """The probe result of each pending file of a `kind` cache, in order.
 
-    A symbolic link gets a note instead; a version `memo` knows is not read
+    A symbolic link, FIFO, socket or device gets a result without being opened
+    (`_not_regular`); a version `memo` knows is not read
     again; the rest are probed in this thread (`probe_files`), or with `pool`
     in chunks of `POOL_CHUNK` when there are more than one chunk, and go into
     `memo`. `stats` counts the memo hits, probes and header bytes; `report`, if
@@ -177,15 +207,13 @@ def probe_pending(
     """
     results: list[ProbeResult | None] = [None] * len(pending)
     keys = [item[3].key for item in pending]
-    cached = memo.get_many([k for k, item in zip(keys, pending, strict=True) if item[4] is None])
+    regular = [_S_ISREG(item[3].mode) for item in pending]
+    cached = memo.get_many([k for k, reg in zip(keys, regular, strict=True) if reg])
     hits = iter(cached)
     misses: list[int] = []
     for i, item in enumerate(pending):
-        link = item[4]
-        if link is not None:
-            results[i] = new_probe_result(
-                Format.UNKNOWN, note=f"symbolic link to {link}; imgcache does not follow links"
-            )
+        if not regular[i]:
+            results[i] = _not_regular(item[3].mode, item[4])
             continue
         hit = next(hits)
         if hit is not None:

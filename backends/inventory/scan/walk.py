@@ -6,6 +6,13 @@ a watch hint re-lists only the directories that changed and an unchanged file
 keeps its record. Files that are new or changed come out of a walk as `Pending`,
 for `probing.probe_pending`; `DirTree.add_records` files their records once
 their headers are read.
+
+Every entry but a directory is listed: regular files, symbolic links, and FIFOs,
+sockets and devices (which are never opened). imgcache's own directories
+(`caches.RESERVED_DIRS`: the trash, the locks) are never listed, whether met in a
+listing or named by a watch hint, and a recursive walk forgets every directory
+below its start that it did not reach, so a full rescan ends where a fresh scan
+would.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from imgcache.backends.inventory.scan.filestat import file_stat, same_stat
 from imgcache.backends.inventory.scan.progress import ScanStats
 
 _SKIP_DIRS = caches.RESERVED_DIRS
-_S_ISDIR, _S_ISREG, _S_ISLNK = statmod.S_ISDIR, statmod.S_ISREG, statmod.S_ISLNK
+_S_ISDIR, _S_ISLNK = statmod.S_ISDIR, statmod.S_ISLNK
 
 #: A file whose record must be (re)built: directory, name, path, lstat, link target.
 Pending = tuple[str, str, str, FileStat, str | None]
@@ -81,6 +88,10 @@ class DirTree:
     ) -> tuple[dict[str, Image], dict[str, Image], list[Pending]]:
         """Re-list `dirs`, and new subdirectories whole (everything below, with `recursive`).
 
+        A directory in imgcache's own trash or lock directory is not listed (and
+        forgotten if it ever was); with `recursive`, a directory below one of
+        `dirs` that the walk did not reach is forgotten.
+
         Returns the records of the files under the re-listed directories before
         and after, by path, and the files whose record must be made again (not in
         `after` yet: see `add_records`). `report`, if given, gets `(done, found)`
@@ -89,7 +100,18 @@ class DirTree:
         before: dict[str, Image] = {}
         after: dict[str, Image] = {}
         pending: list[Pending] = []
-        queue = [d for d in {os.path.normpath(d) for d in dirs} if self._inside(d)]
+        starts = {os.path.normpath(d) for d in dirs}
+        queue = []
+        for path in starts:
+            if not self._inside(path):
+                continue
+            if self._reserved(path):
+                # imgcache's own trash and locks: never listed, whatever a
+                # watch event says; forget them if anything ever was.
+                self._forget(path, before)
+                continue
+            queue.append(path)
+        starts = set(queue)
         # Parents first (pop takes from the end), so a vanished subtree is dropped
         # whole before any of its directories would be listed on its own.
         queue.sort(key=len, reverse=True)
@@ -111,9 +133,7 @@ class DirTree:
                 report(stats.files - len(pending), stats.files)
             if new_subdirs is None:
                 # Gone or unreadable: forget it and everything below it.
-                for sub in self._subtree(path):
-                    _remember(before, self._dirs[sub])
-                    del self._dirs[sub]
+                self._forget(path, before)
                 continue
             d = self._dirs[path]
             for sub in d.subdirs:
@@ -122,10 +142,24 @@ class DirTree:
                     queue.append(child)
             # Subdirectories that disappeared take their subtree with them.
             for gone in (old.subdirs - d.subdirs) if old else ():
-                for sub in self._subtree(os.path.join(path, gone)):
-                    _remember(before, self._dirs[sub])
-                    del self._dirs[sub]
+                self._forget(os.path.join(path, gone), before)
+        if recursive:
+            # Everything below a start was just walked: a directory kept from
+            # before that the walk did not reach is no longer there to list.
+            for start in starts:
+                for sub in self._subtree(start):
+                    if sub not in visited:
+                        _remember(before, self._dirs.pop(sub))
         return before, after, pending
+
+    def _forget(self, path: str, before: dict[str, Image]) -> None:
+        """Drop `path` and everything below it, its files going into `before`."""
+        for sub in self._subtree(path):
+            _remember(before, self._dirs.pop(sub))
+
+    def _reserved(self, path: str) -> bool:
+        """True for a directory in (or of) imgcache's own directories in the cache."""
+        return caches.reserved(path[len(self.root) :].strip("/"))
 
     def add_records(
         self,
@@ -237,8 +271,9 @@ class DirTree:
                 if name not in old_subdirs:
                     new_subdirs.add(name)
                 continue
-            if not (_S_ISREG(mode) or _S_ISLNK(mode)):
-                continue  # sockets, fifos, devices are never images
+            # Regular files, links, and FIFOs, sockets and devices, which are
+            # listed (a runtime would block on a FIFO named like an image) and
+            # never opened (see probing.probe_pending).
             found += 1
             name = entry.name
             full = entry.path

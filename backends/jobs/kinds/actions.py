@@ -25,6 +25,7 @@ from imgcache.backends.jobs.states import JobError
 from imgcache.backends.maintenance import PlanItem, gc, perms, trash
 from imgcache.backends.maintenance.compress import compress_image
 from imgcache.backends.maintenance.trash import DeleteResult
+from imgcache.backends.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +76,12 @@ def _payload(ctx: JobContext, kind: type[T]) -> T:
     return payload
 
 
-def _deleted(result: DeleteResult, what: str) -> str:
+def _deleted(result: DeleteResult) -> str:
     """One line for a delete's result."""
     from imgcache.backends.maintenance.common import human
 
     verb = "deleted" if result.purge else "moved to the trash"
-    message = f"{len(result.removed)} {what} {verb} ({human(result.bytes)})"
+    message = f"{plural(len(result.removed), 'file')} {verb} ({human(result.bytes)})"
     if result.failed:
         path, why = result.failed[0]
         message += f"; {len(result.failed)} left in place ({path}: {why})"
@@ -129,7 +130,7 @@ class Delete(Kind):
             on_progress=ctx.progress,
             logfile=ctx.log,
         )
-        return _deleted(result, "file(s)")
+        return _deleted(result)
 
 
 class GarbageCollect(Kind):
@@ -148,7 +149,7 @@ class GarbageCollect(Kind):
             on_progress=ctx.progress,
             logfile=ctx.log,
         )
-        return _deleted(result, "file(s)")
+        return _deleted(result)
 
 
 class FixPermissions(Kind):
@@ -162,7 +163,7 @@ class FixPermissions(Kind):
         result = perms.apply_permissions(
             p.plan, cancel=ctx.cancel, on_progress=ctx.progress, logfile=ctx.log
         )
-        message = f"{len(result.changed)} permission change(s)"
+        message = plural(len(result.changed), "permission change")
         if result.failed:
             path, why = result.failed[0]
             message += f"; {len(result.failed)} not made ({path}: {why})"

@@ -68,6 +68,8 @@ class Add(JobKind):
             )
         if result.corrupt:
             raise JobError(f"{source} is a broken {result.format.value}: {result.error}")
+        if result.not_image is not None:
+            raise JobError(f"{source} is no image a runtime can start: {result.note}")
         if result.format is Format.SIF and (result.sif is None or result.sif.primary is None):
             raise JobError(f"{source} is a SIF without a primary system partition")
         ctx.need = os.path.getsize(source)
@@ -106,7 +108,14 @@ def relabel(ctx: JobContext, source: str, result: ProbeResult) -> None:
     if result.archive is not None and result.archive.manifests > 1 and result.archive.refs:
         raise JobError(f"{source} holds several images; export the one for {ref} alone")
     dest = f"oci-archive:{os.path.basename(ctx.temp)}:{ref}"
-    ctx.run(skopeo.copy_argv(src, dest), cwd=os.path.dirname(ctx.temp), writes_to=ctx.temp)
+    # skopeo stages the whole image first: keep that in the job's scratch directory.
+    staging = ctx.tool_tmpdir()
+    ctx.run(
+        skopeo.copy_argv(src, dest, tmpdir=staging),
+        cwd=os.path.dirname(ctx.temp),
+        writes_to=ctx.temp,
+        env={"TMPDIR": staging},
+    )
 
 
 def copy_file(ctx: JobContext, source: str, dest: str) -> None:
@@ -114,7 +123,10 @@ def copy_file(ctx: JobContext, source: str, dest: str) -> None:
     size = os.path.getsize(source)
     done = 0
     ctx.writing_to = dest
-    with open(source, "rb") as src, open(dest, "wb") as dst:
+    # The temp is opened through the directory the job checked, never through a link.
+    ours = ctx.publication is not None and dest == ctx.temp
+    target: int | str = ctx.open_temp(os.O_WRONLY | os.O_TRUNC) if ours else dest
+    with open(source, "rb") as src, open(target, "wb") as dst:
         fast = hasattr(os, "copy_file_range")
         while True:
             ctx.cancel.raise_if_cancelled()

@@ -35,16 +35,14 @@ from typing import ClassVar
 from imgcache.backends.config import Settings
 from imgcache.backends.inventory import caches, naming, probe, refs
 from imgcache.backends.inventory.model import CacheKind, Format
-from imgcache.backends.jobs import publish
-from imgcache.backends.jobs.context import JobContext
+from imgcache.backends.jobs import errors, leftovers, publish
+from imgcache.backends.jobs.context import JobContext, open_job_log
 from imgcache.backends.jobs.credentials import CredentialsError
 from imgcache.backends.jobs.locks import LockBusy, RefLock
 from imgcache.backends.jobs.states import JobError, JobState, JobStatus
 from imgcache.backends.maintenance import MaintenanceError
 from imgcache.backends.tools import skopeo
 from imgcache.backends.tools.run import Cancelled, CancelToken, ToolError
-
-_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "eof", "connection reset")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +85,10 @@ class JobKind(Kind):
 
     def validate(self, ctx: JobContext) -> None:
         """Refuse a request before any tool runs (the default accepts everything)."""
+
+    def file_mode(self, ctx: JobContext) -> int:
+        """The mode the result is published with (`permissions.file_mode` unless a kind adds)."""
+        return ctx.settings.file_mode
 
     def result_formats(self, ctx: JobContext) -> tuple[Format, ...]:
         """What the result must probe as (`formats` unless a kind decides per cache)."""
@@ -134,7 +136,7 @@ def existing_state(path: str, formats: Sequence[Format]) -> str | None:
     if not os.path.isfile(path):
         raise JobError(f"{path} exists and is not a file")
     result = probe.probe_path(path, st.st_size)
-    if result.format in formats and not result.corrupt:
+    if result.format in formats and not result.corrupt and result.not_image is None:
         return "ok"
     if result.corrupt or result.format is not Format.UNKNOWN:
         return "broken"
@@ -149,6 +151,8 @@ def verify(path: str, formats: Sequence[Format]) -> None:
         raise JobError(f"the result is not a {wanted} image ({result.note or result.format})")
     if result.corrupt:
         raise JobError(f"the result is a broken {result.format.value}: {result.error}")
+    if result.not_image is not None:
+        raise JobError(f"the result is no image a runtime can start: {result.note}")
     if result.format is Format.SIF and (result.sif is None or result.sif.primary is None):
         raise JobError("the result is a SIF without a primary system partition")
 
@@ -163,9 +167,7 @@ def describe_failure(exc: BaseException, ctx: JobContext) -> str:
             return publish.no_space_message(where, ctx.need)
         tool = os.path.basename(exc.argv[0])
         if tool in ("skopeo", "podman") and exc.returncode is not None:
-            line = skopeo.one_line(exc.tail)
-            hint = " (is the registry reachable?)" if _unreachable(line) else ""
-            return f"{tool}: {line}{hint}"
+            return f"{tool}: {errors.registry_failure(skopeo.one_line(exc.tail))}"
         return str(exc)
     if isinstance(exc, OSError):
         if exc.errno == errno.ENOSPC:
@@ -173,11 +175,6 @@ def describe_failure(exc: BaseException, ctx: JobContext) -> str:
         name = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{name}"
     return f"internal error: {type(exc).__name__}: {exc}"
-
-
-def _unreachable(line: str) -> bool:
-    lower = line.lower()
-    return any(word in lower for word in _UNREACHABLE)
 
 
 def _header(ctx: JobContext, kind: Kind) -> None:
@@ -193,6 +190,12 @@ def _header(ctx: JobContext, kind: Kind) -> None:
     if request.credentials is not None:
         ctx.log.write(f"# registry user {request.credentials.username} (password not logged)\n")
     ctx.log.flush()
+
+
+def _waiting(ctx: JobContext, text: str) -> None:
+    """Say whom a job waits for, in its progress (the bar) and its log."""
+    ctx.report(phase=text)
+    ctx.note(text)
 
 
 def _work(kind: JobKind, ctx: JobContext, lock_timeout: float) -> str:
@@ -211,12 +214,15 @@ def _work(kind: JobKind, ctx: JobContext, lock_timeout: float) -> str:
     ctx.report(backend=backend.label)
     ctx.note(f"backend: {backend.label}; target {ctx.target}")
     formats = kind.result_formats(ctx)
+    # Whatever killed jobs left in this directory goes first (any cache, --to ones too).
+    for path in leftovers.clean_directory(spec.path, os.path.dirname(ctx.target)):
+        ctx.note(f"removed a leftover of an interrupted job: {path}")
     state = existing_state(ctx.target, formats)
     if state == "ok" and not request.replace:
         return "already present"
     ctx.progress(None, "waiting for the lock")
     lock = RefLock(spec.path, rel, what=str(ref), dir_mode=ctx.settings.dir_mode)
-    lock.acquire(lock_timeout, ctx.cancel)
+    lock.acquire(lock_timeout, ctx.cancel, on_wait=lambda text: _waiting(ctx, text))
     try:
         if lock.warning:
             ctx.note(lock.warning)
@@ -226,10 +232,11 @@ def _work(kind: JobKind, ctx: JobContext, lock_timeout: float) -> str:
             spec.path,
             ctx.target,
             ctx.token,
-            file_mode=ctx.settings.file_mode,
+            file_mode=kind.file_mode(ctx),
             dir_mode=ctx.settings.dir_mode,
         )
         ctx.temp = pub.temp
+        ctx.publication = pub
         ctx.writing_to = pub.temp
         try:
             pub.prepare(reserve=backend.reserve)
@@ -244,6 +251,7 @@ def _work(kind: JobKind, ctx: JobContext, lock_timeout: float) -> str:
         finally:
             if not pub.committed:
                 pub.discard()
+            pub.close()
     finally:
         lock.release()
     if outcome == "exists":
@@ -261,28 +269,35 @@ def execute(
     report: Callable[..., None],
     lock_timeout: float,
     find_kind: Callable[[str], Kind],
+    on_log_problem: Callable[[str], None] | None = None,
 ) -> tuple[JobState, str]:
     """Run one job to its end; returns the final state and message. Never raises.
 
     `find_kind` turns the request's kind name into the `Kind` that does the work
-    (`imgcache.backends.jobs.kinds.get`); an unknown name fails the job.
+    (`imgcache.backends.jobs.kinds.get`); an unknown name fails the job. A log
+    that cannot be written does not fail the job: `on_log_problem` hears why,
+    and a job that got no log at all reports an empty `log_path`.
     """
-    os.makedirs(os.path.dirname(status.log_path), mode=0o700, exist_ok=True)
-    with open(status.log_path, "a", encoding="utf-8") as logfile:
-        ctx = JobContext(status, settings, cancel, report, logfile)
-        try:
-            kind = find_kind(status.request.kind)
-            _header(ctx, kind)
-            message = kind.perform(ctx, lock_timeout)
-            state = JobState.DONE
-        except Cancelled:
-            state, message = JobState.CANCELLED, "cancelled"
-        except Exception as exc:
-            state, message = JobState.FAILED, describe_failure(exc, ctx)
-            if message.startswith("internal error"):
-                logfile.write(traceback.format_exc())
-        finally:
-            with contextlib.suppress(OSError):
-                ctx.close()
-        logfile.write(f"# {state.value}: {message}\n")
+    logfile = open_job_log(status.log_path)
+    if logfile.problem:
+        report(log_path="")
+    ctx = JobContext(status, settings, cancel, report, logfile)
+    try:
+        kind = find_kind(status.request.kind)
+        _header(ctx, kind)
+        message = kind.perform(ctx, lock_timeout)
+        state = JobState.DONE
+    except Cancelled:
+        state, message = JobState.CANCELLED, "cancelled"
+    except Exception as exc:
+        state, message = JobState.FAILED, describe_failure(exc, ctx)
+        if message.startswith("internal error"):
+            logfile.write(traceback.format_exc())
+    finally:
+        with contextlib.suppress(OSError):
+            ctx.close()
+    logfile.write(f"# {state.value}: {message}\n")
+    logfile.close()
+    if logfile.problem and on_log_problem is not None:
+        on_log_problem(logfile.problem)
     return state, message

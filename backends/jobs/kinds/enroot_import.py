@@ -3,21 +3,25 @@
 Like `manage-enroot-cache --nocreate`, only the shared file is made; with
 `create` the image is also `enroot create`d for the current user when enroot is
 installed. The runtime backend is `enroot import`; the builtin one fetches with
-skopeo, unpacks with umoci, writes enroot's `/etc/environment`, `/etc/rc`,
-`/etc/rc.local` and `/etc/fstab` from the image config, and squashes straight
-into the temp file with `-all-root` and without `/dev` contents, as enroot does.
+skopeo, unpacks with umoci, gives the owner access as enroot does, writes
+enroot's `/etc/environment`, `/etc/rc`, `/etc/rc.local` and `/etc/fstab` from the
+image config (`runtime.enroot_files`), and squashes straight into the temp file
+with `-all-root` and without `/dev` contents, as enroot does. A reference by
+digest (sha256, as enroot takes) works with the builtin backend and with
+enroot >= 4.0.
 """
 
 from __future__ import annotations
 
 import os
 
-from imgcache.backends.inventory import refs
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import pipeline, rootfs
 from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import enroot_config
 from imgcache.backends.jobs.kinds.base import Backend, JobKind
+from imgcache.backends.jobs.runtime import enroot_files
+from imgcache.backends.jobs.states import JobError
 from imgcache.backends.tools import enroot
 
 BUILTIN = Backend(
@@ -39,10 +43,9 @@ class Import(JobKind):
         return [RUNTIME, BUILTIN]
 
     def validate(self, ctx: JobContext) -> None:
-        """enroot cannot name a digest; refuse before anything runs."""
+        """A digest enroot cannot take (not sha256) is refused before anything runs."""
         assert ctx.ref is not None
-        if ctx.ref.digest is not None:
-            raise refs.RefError(f"enroot cannot import {ctx.ref} by digest; use a tag")
+        enroot.uri(ctx.ref)
 
     def run(self, ctx: JobContext, backend: Backend) -> None:
         """Write the squashfs to `ctx.temp`."""
@@ -74,12 +77,19 @@ def run_runtime(ctx: JobContext) -> None:
     assert ctx.ref is not None
     registry = ctx.ref.normalized().registry or "docker.io"
     ctx.progress(None, "enroot import")
+    if ctx.ref.digest is not None:
+        version = ctx.run(enroot.version_argv(), capture=True).stdout.decode(errors="replace")
+        if not enroot.takes_digests(version):
+            raise JobError(
+                f"enroot {version.strip() or '(unknown version)'} cannot import by digest "
+                "(enroot >= 4.0 can); use a tag or --backend builtin"
+            )
     with enroot_config(ctx.request.credentials, [registry]) as config_path:
-        ctx.run(
-            runtime_argv(ctx),
-            env=enroot.import_env(ctx.settings.squash_options, config_path),
-            writes_to=ctx.temp,
-        )
+        try:
+            env = enroot.import_env(ctx.settings.squash_options, config_path)
+        except ValueError as exc:
+            raise JobError(str(exc)) from None
+        ctx.run(runtime_argv(ctx), env=env, writes_to=ctx.temp)
 
 
 def run_builtin(ctx: JobContext) -> None:
@@ -87,5 +97,5 @@ def run_builtin(ctx: JobContext) -> None:
     fetched = pipeline.fetch(ctx, 0.0, 0.45)
     root = pipeline.unpack(ctx, fetched, 0.5)
     rootfs.fix_permissions(root)
-    rootfs.write_enroot(root, fetched.settings)
+    enroot_files.write_enroot(root, fetched.settings, note=ctx.note)
     pipeline.squash(ctx, root, ctx.temp, 0.55, 0.97, all_root=True, exclude_dev=True)
