@@ -8,7 +8,9 @@ traceback (pass `--debug` for one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -217,9 +219,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def demo_dir() -> str:
-    """Where `imgcache --demo` keeps its demo cache (reused between runs)."""
+    """Where `imgcache --demo` keeps its demo cache (reused between runs).
+
+    Without `XDG_RUNTIME_DIR` that is a predictable name in the shared temp
+    directory, where another user could have put a link or a directory of theirs:
+    the demo is written only into a directory of this user's that nobody else
+    can enter, made here if missing.
+    """
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return os.path.join(base, f"imgcache-demo-{os.getuid()}")
+    path = os.path.join(base, f"imgcache-demo-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise Fail(
+            f"{printable(path)} is not a private directory of yours (a link, another "
+            "user's, or open to others): remove it, or set XDG_RUNTIME_DIR"
+        )
+    return path
 
 
 def has_terminal() -> bool:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from imgcache.backends.inventory.findings import GC_CODES
 from imgcache.tui import cli_compress
 from imgcache.tui.cli_common import (
     Fail,
@@ -29,8 +30,6 @@ from imgcache.tui.cli_common import (
 )
 from imgcache.tui.cli_plans import error, print_items, print_removed, resolve, trash_note
 from imgcache.tui.format import human_size, plural, printable
-
-_GC_CODES = ("corrupt", "incomplete", "not-an-image", "duplicate", "superseded", "stale")
 
 _RM = """\
 Move images into the trash directory of their cache (.imgcache-trash), where jobs
@@ -87,9 +86,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--finding",
         action="append",
-        choices=_GC_CODES,
+        choices=GC_CODES,
         metavar="CODE",
-        help=f"select by this finding (repeatable; one of {', '.join(_GC_CODES)})",
+        help=f"select by this finding (repeatable; one of {', '.join(GC_CODES)})",
     )
     p.add_argument("--dry-run", action="store_true", help="show the plan only")
     p.add_argument("--yes", action="store_true", help="do not ask")

@@ -7,9 +7,6 @@ runs get `TMPDIR` (and skopeo `--tmpdir`) inside that directory (`tool_env`,
 `tool_tmpdir`), so what they stage (skopeo's copy of a whole image for an
 oci-archive, podman's `storageNNN`) stays in the configured scratch space and
 goes with it.
-
-`JobLog` is the job's log file: a full or unwritable log directory (an
-over-quota home) never fails a job; the job runs on and its log stops.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from imgcache.backends.jobs import publish, safedirs
 from imgcache.backends.jobs.states import JobStatus
 from imgcache.backends.tools.run import CancelToken, Completed, Runner, run
 
-__all__ = ["Beside", "JobContext", "JobLog", "open_job_log", "open_log_dir"]
+__all__ = ["Beside", "JobContext"]
 
 T = TypeVar("T")
 
@@ -228,88 +225,3 @@ class Beside(Generic[T]):
                 self._ctx.writing_to = self._writes_to
             raise self._error
         return self._value  # type: ignore[return-value]
-
-
-class JobLog(io.TextIOBase):
-    """A job's log file that never fails its job.
-
-    A write or flush that fails (a full or over-quota disk, a vanished
-    directory) is noted in `problem` and the rest of the log is dropped: the
-    job goes on. `JobLog(None)` writes nowhere.
-    """
-
-    def __init__(self, fd: int | None, problem: str = "", path: str = "") -> None:
-        super().__init__()
-        self._file = None if fd is None else open(fd, "a", encoding="utf-8")  # noqa: SIM115
-        self.path = path
-        self.problem = problem
-        """Why (part of) the log was not written, or ""."""
-
-    def _broke(self, exc: OSError) -> None:
-        if not self.problem:
-            self.problem = f"the job log {self.path} stops short: {exc.strerror or exc}"
-
-    def writable(self) -> bool:
-        """Always: what cannot be written is dropped."""
-        return True
-
-    def write(self, text: str) -> int:
-        """Write `text`, unless an earlier write failed."""
-        if self._file is not None and not self.problem:
-            try:
-                self._file.write(text)
-            except OSError as exc:
-                self._broke(exc)
-        return len(text)
-
-    def flush(self) -> None:
-        """Flush to the file, unless an earlier write failed."""
-        if self._file is not None and not self.problem:
-            try:
-                self._file.flush()
-            except OSError as exc:
-                self._broke(exc)
-
-    def close(self) -> None:
-        """Close the file; a failing last flush only sets `problem`."""
-        if self._file is not None:
-            self.flush()
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-        super().close()
-
-
-def open_log_dir(directory: str) -> int:
-    """The job-log directory, made (0700) when missing; its last part never through a link.
-
-    Raises OSError, or `safedirs.UnsafePath` for a link or non-directory in its place.
-    """
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    parent_fd = safedirs.open_root(parent)
-    try:
-        return safedirs.open_dir(parent_fd, os.path.basename(directory), parent, mode=0o700)
-    finally:
-        os.close(parent_fd)
-
-
-def open_job_log(path: str) -> JobLog:
-    """A new log file at `path`, mode 0600, in its directory (`open_log_dir`).
-
-    The file is created, never reused, and never through a link; when any of
-    that fails the `JobLog` writes nowhere and its `problem` says why.
-    """
-    directory = os.path.dirname(path)
-    try:
-        dir_fd = open_log_dir(directory)
-        try:
-            fd = safedirs.create_file(
-                dir_fd, os.path.basename(path), directory, os.O_WRONLY | os.O_APPEND
-            )
-        finally:
-            os.close(dir_fd)
-    except (OSError, safedirs.UnsafePath) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return JobLog(None, f"cannot write job logs in {directory}: {why}")
-    return JobLog(fd, path=path)

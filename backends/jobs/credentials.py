@@ -88,6 +88,11 @@ def netrc_text(creds: Credentials, registries: list[str]) -> str:
 @contextlib.contextmanager
 def private_dir() -> Iterator[str]:
     """A directory only this user can enter, removed on exit."""
+    # Read by hand, not through platformdirs' `user_runtime_dir`: that one
+    # refuses a runtime dir whose mode is not exactly 0700 and, with none, warns
+    # and names `/run/user/<uid>` or `$TMPDIR/runtime-<uid>` (which may not
+    # exist). Any writable one will do here, else the temp dir: `mkdtemp` makes
+    # the directory 0700 itself.
     base = os.environ.get("XDG_RUNTIME_DIR")
     if not base or not os.path.isdir(base) or not os.access(base, os.W_OK):
         base = None

@@ -19,12 +19,13 @@ name: the queue hands the registry's lookup to `kinds.base.execute`. What a job
 is (`JobRequest`, `JobStatus`, `JobState`, `JobError`) is in
 `imgcache.backends.jobs.states`. Every job writes a log file of its own
 (commands, tool output, result; never a password) under
-`$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends. When that directory
-cannot be written (full, over quota, read-only) jobs run without logs and
-`queue.log_problem` says why, once.
+`$XDG_STATE_HOME/imgcache/jobs`, kept after the job ends: where, and what
+happens when that directory cannot be written (jobs run without logs and
+`queue.log_problem` says why, once), is `imgcache.backends.jobs.logs`.
 `on_update` receives an immutable `JobStatus` snapshot on every change of state
-and, at most about ten times a second, of progress; it runs on worker threads,
-so the app turns it into a message (`post_message`) and nothing else.
+and, at most about ten times a second, of progress (`StatusUpdates`); it runs
+on worker threads, so the app turns it into a message (`post_message`) and
+nothing else.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -42,16 +42,24 @@ from dataclasses import dataclass, field, replace
 from imgcache.backends.config import CacheSpec, Settings
 from imgcache.backends.inventory.defaults import Presence
 from imgcache.backends.jobs import kinds as jobkinds
-from imgcache.backends.jobs import leftovers, locks, publish, safedirs
-from imgcache.backends.jobs.context import open_log_dir
+from imgcache.backends.jobs import leftovers, locks, publish
 from imgcache.backends.jobs.kinds.base import execute
+from imgcache.backends.jobs.logs import KEEP_LOGS, LogFolder, log_dir, prune_logs
 from imgcache.backends.jobs.states import JobError, JobRequest, JobState, JobStatus
 from imgcache.backends.tools.run import CancelToken
 
+__all__ = [
+    "KEEP_LOGS",
+    "PROGRESS_INTERVAL",
+    "JobQueue",
+    "StatusUpdates",
+    "log_dir",
+    "missing_default_requests",
+    "prune_logs",
+]
+
 log = logging.getLogger("imgcache.jobs")
 
-#: How many job logs are kept; older ones are removed when a queue starts.
-KEEP_LOGS = 200
 #: Progress updates closer together than this are folded into the next one.
 PROGRESS_INTERVAL = 0.1
 
@@ -84,38 +92,37 @@ def missing_default_requests(
     return requests
 
 
-def log_dir(env: dict[str, str] | None = None) -> str:
-    """Where job logs go: `$XDG_STATE_HOME/imgcache/jobs`, else `~/.local/state/...`."""
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "imgcache", "jobs")
-
-
-def prune_logs(directory: str, keep: int = KEEP_LOGS) -> None:
-    """Remove all but the newest `keep` job logs (regular files named *.log, nothing else)."""
-    with contextlib.suppress(OSError, safedirs.UnsafePath):
-        fd = open_log_dir(directory)
-        try:
-            with os.scandir(fd) as scan:
-                entries = [
-                    (e.name, e.stat(follow_symlinks=False))
-                    for e in scan
-                    if e.name.endswith(".log") and e.is_file(follow_symlinks=False)
-                ]
-            entries.sort(key=lambda e: e[1].st_mtime, reverse=True)
-            for name, _st in entries[keep:]:
-                with contextlib.suppress(OSError):
-                    os.unlink(name, dir_fd=fd)
-        finally:
-            os.close(fd)
-
-
 @dataclass
 class _Job:
     status: JobStatus
     cancel: CancelToken = field(default_factory=CancelToken)
     done: threading.Event = field(default_factory=threading.Event)
-    last_emit: float = 0.0
+
+
+class StatusUpdates:
+    """Hands job snapshots to a listener, thinning out storms of progress.
+
+    A snapshot marked as progress goes out only when the job's last one went out
+    at least `PROGRESS_INTERVAL` ago; every other snapshot always goes out. A
+    listener that raises is logged, never allowed to stop a job.
+    """
+
+    def __init__(self, listener: Callable[[JobStatus], None] | None) -> None:
+        self.listener = listener
+        self._last: dict[int, float] = {}
+
+    def send(self, status: JobStatus, *, progress: bool = False) -> None:
+        """Give `status` to the listener, unless it is progress that came too soon."""
+        if self.listener is None:
+            return
+        now = time.monotonic()
+        if progress and now - self._last.get(status.id, 0.0) < PROGRESS_INTERVAL:
+            return
+        self._last[status.id] = now
+        try:
+            self.listener(status)
+        except Exception:
+            log.exception("job update callback failed")
 
 
 class JobQueue:
@@ -131,24 +138,30 @@ class JobQueue:
         lock_timeout: float | None = None,
     ) -> None:
         self.settings = settings
-        self.on_update = on_update
+        self._updates = StatusUpdates(on_update)
         self.concurrency = max(1, concurrency or settings.job_concurrency)
-        self.logs = logs or log_dir()
+        self._folder = LogFolder(logs)
+        self.logs = self._folder.directory
         self.lock_timeout = locks.lock_timeout() if lock_timeout is None else lock_timeout
         self._jobs: dict[int, _Job] = {}
         self._pending: deque[int] = deque()
         self._cond = threading.Condition()
         self._workers: list[threading.Thread] = []
         self._closed = False
-        self.log_problem = ""
+
+    @property
+    def on_update(self) -> Callable[[JobStatus], None] | None:
+        """The listener every snapshot goes to (see the module docstring), or None."""
+        return self._updates.listener
+
+    @on_update.setter
+    def on_update(self, listener: Callable[[JobStatus], None] | None) -> None:
+        self._updates.listener = listener
+
+    @property
+    def log_problem(self) -> str:
         """Why job logs could not be (fully) written, or "": jobs run on without them."""
-        try:
-            os.close(open_log_dir(self.logs))
-        except (OSError, safedirs.UnsafePath) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.log_problem = f"cannot write job logs in {self.logs}: {why}"
-        else:
-            prune_logs(self.logs)
+        return self._folder.problem
 
     # --- what the app and the command line call ----------------------------------
 
@@ -164,8 +177,7 @@ class JobQueue:
             raise ValueError(str(exc)) from None
         seq = next(_SEQUENCE)
         token = publish.make_token(seq)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = os.path.join(self.logs, f"{stamp}-{token}-{request.kind}.log")
+        path = self._folder.path_for(token, request.kind)
         status = JobStatus(
             id=seq,
             token=token,
@@ -189,7 +201,7 @@ class JobQueue:
                 self._workers.append(worker)
                 worker.start()
             self._cond.notify()
-        self._emit(job)
+        self._updates.send(job.status)
         return status
 
     def submit_many(self, requests: Iterable[JobRequest]) -> list[JobStatus]:
@@ -208,7 +220,7 @@ class JobQueue:
                     self._pending.remove(job_id)
                 self._finish_locked(job, JobState.CANCELLED, "cancelled before it started")
         if queued:
-            self._emit(job)
+            self._updates.send(job.status)
             job.done.set()
         else:
             job.cancel.cancel()
@@ -279,7 +291,7 @@ class JobQueue:
                 job.status = replace(
                     job.status, state=JobState.RUNNING, phase="starting", started=time.time()
                 )
-            self._emit(job)
+            self._updates.send(job.status)
             self._run(job)
 
     def _run(self, job: _Job) -> None:
@@ -288,7 +300,7 @@ class JobQueue:
                 job.status = replace(job.status, **changes)  # type: ignore[arg-type]
             # Progress (a fraction) may come in storms and is thinned out; a phase
             # alone ("waiting for pid N on host H") is news and always goes out.
-            self._emit(job, progress="fraction" in changes)
+            self._updates.send(job.status, progress="fraction" in changes)
 
         try:
             state, message = execute(
@@ -298,7 +310,7 @@ class JobQueue:
                 report,
                 self.lock_timeout,
                 jobkinds.get,
-                self._log_problem,
+                self._folder.note_problem,
             )
         except BaseException as exc:  # a worker must never die silently
             log.exception("job %s crashed", job.status.id)
@@ -306,14 +318,8 @@ class JobQueue:
         with self._cond:
             self._finish_locked(job, state, message)
         # The listener hears the end before any waiter wakes up.
-        self._emit(job)
+        self._updates.send(job.status)
         job.done.set()
-
-    def _log_problem(self, problem: str) -> None:
-        with self._cond:
-            if not self.log_problem:
-                self.log_problem = problem
-                log.info("%s; jobs run on without logs", problem)
 
     def _finish_locked(self, job: _Job, state: JobState, message: str) -> None:
         """Record the end of a job; the caller holds the lock, then emits and sets done."""
@@ -326,15 +332,3 @@ class JobQueue:
             fraction=fraction,
             finished=time.time(),
         )
-
-    def _emit(self, job: _Job, *, progress: bool = False) -> None:
-        if self.on_update is None:
-            return
-        now = time.monotonic()
-        if progress and now - job.last_emit < PROGRESS_INTERVAL:
-            return
-        job.last_emit = now
-        try:
-            self.on_update(job.status)
-        except Exception:
-            log.exception("job update callback failed")

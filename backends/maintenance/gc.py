@@ -31,17 +31,16 @@ import humanize
 
 from imgcache.backends.config import Settings
 from imgcache.backends.inventory.catalog import Inventory
-from imgcache.backends.inventory.findings import evaluate
+from imgcache.backends.inventory.findings import GC_CODES, GC_DEFAULT_CODES, evaluate
 from imgcache.backends.inventory.model import Image
 from imgcache.backends.maintenance import trash
 from imgcache.backends.maintenance.common import MaintenanceError, PlanItem, ProgressFn, total_bytes
 from imgcache.backends.maintenance.purge import expired_batches, purge_trash
 from imgcache.backends.tools.run import CancelToken
 
-#: Findings gc can select by.
-GC_CODES = ("corrupt", "incomplete", "not-an-image", "duplicate", "superseded", "stale")
-#: Findings gc selects when told nothing: files that are broken, left over, or unused.
-DEFAULT_CODES = ("corrupt", "incomplete", "duplicate", "stale")
+#: Findings gc selects when told nothing (defined with the vocabulary, where the
+#: command line reads them without loading gc).
+DEFAULT_CODES = GC_DEFAULT_CODES
 #: gc never selects a file written (modified) less than this many seconds ago, whatever
 #: `--days` says: it may be a pull, a copy or a compress still writing it.
 MIN_AGE_SECONDS = 3600.0

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from imgcache.backends import watch
 from imgcache.backends.inventory import scan
+from imgcache.backends.watch import watcher
 from imgcache.tui.app import run_app
 from imgcache.tui.messages import WatchStatus
 from imgcache.tui.widgets.rows import Plan
@@ -119,11 +119,11 @@ async def test_rows_are_diffed_off_the_ui_thread(real_cache, monkeypatch):
 
 
 async def test_watch_limit_falls_back_to_polling_and_says_so(real_cache, monkeypatch):
-    class FullInotify(watch.Observer):
+    class FullInotify(watcher.Observer):
         def schedule(self, *args, **kwargs):
             raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
-    monkeypatch.setattr(watch, "Observer", FullInotify)
+    monkeypatch.setattr(watcher, "Observer", FullInotify)
     settings = real_cache.settings()
     app = make_app(settings, watch=True)
     async with app.run_test(size=(140, 36)) as pilot:

@@ -105,14 +105,21 @@ def test_a_signal_mid_compress_cleans_up(sig, status, tmp_path) -> None:
 
 
 class _Tmux:
-    """A private tmux server running one command in a 120x36 window, kept after it exits."""
+    """A private tmux server running one command in a 120x36 window, kept after it exits.
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    A shell runs the command and writes its exit status to a file: tmux learns the
+    status only when it reaps the process, which on a busy machine was seen to take
+    longer than a test waits (the pane dead, the process a zombie for 20 s and more).
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], status: Path) -> None:
         self.socket = f"imgcache-faults-{uuid.uuid4().hex[:8]}"
         self.env = env
+        self.status = status
+        script = f'"$@"; echo "$?" > {status}'
         self.run("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", "120", "-y", "36")
         self.run("set-option", "-t", "main", "remain-on-exit", "on")
-        self.run("respawn-pane", "-k", "-t", "main", *argv)
+        self.run("respawn-pane", "-k", "-t", "main", "sh", "-c", script, "sh", *argv)
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
@@ -124,16 +131,16 @@ class _Tmux:
     def pane(self, fmt: str) -> str:
         return self.run("display-message", "-p", "-t", "main", fmt)
 
-    def exit_status(self, timeout: float = 60.0) -> str:
-        """How the command ended: its exit status, or "signal N" when a signal killed it.
+    def command_pid(self) -> int:
+        """The pid of the command the pane's shell started."""
+        shell = int(self.pane("#{pane_pid}"))
+        wait_for(lambda: children(shell), 10, "the command to start")
+        return next(iter(children(shell)))
 
-        tmux marks the pane dead when the terminal closes, and learns the status only
-        once it has reaped the process: a busy machine shows the gap.
-        """
-        fmt = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
-        wait_for(lambda: self.pane(fmt).strip(":") not in ("", "1", "0"), timeout, "an exit")
-        _dead, status, killed = self.pane(fmt).split(":")
-        return status or f"signal {killed}"
+    def exit_status(self, timeout: float = 60.0) -> str:
+        """The command's exit status as its shell wrote it (128 + N when signal N killed it)."""
+        wait_for(lambda: self.status.is_file() and self.status.read_text(), timeout, "an exit")
+        return self.status.read_text().strip()
 
     def wait_for(self, text: str, timeout: float = 30.0) -> None:
         wait_for(lambda: text in self.run("capture-pane", "-p", "-t", "main"), timeout, text)
@@ -152,9 +159,9 @@ def _app_pulling(tmp_path: Path, rate_limited) -> tuple[_Tmux, Path, int]:
     root = tmp_path / "enroot"
     root.mkdir()
     env = {**os.environ, "TERM": "xterm-256color"}
-    app = _Tmux([str(IMGCACHE), "--cache", f"enroot:{root}"], env)
+    app = _Tmux([str(IMGCACHE), "--cache", f"enroot:{root}"], env, tmp_path / "exit-status")
     try:
-        pid = int(app.pane("#{pane_pid}"))
+        pid = app.command_pid()
         # P asks to pull every missing default, once the first scan is done.
         for _ in range(20):
             app.run("send-keys", "-t", "main", "P")

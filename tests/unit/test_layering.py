@@ -156,3 +156,20 @@ def test_modules_stay_small():
         if (n := len(path.read_text().splitlines())) > 420
     }
     assert long == {}
+
+
+LIST_PROGRAM = """
+import sys
+from imgcache.tui import cli
+code = cli.main(["list", "--json", "--cache", "enroot:" + sys.argv[1]])
+print(code, sorted({name.split(".")[0] for name in sys.modules} & {"textual", "watchdog"}))
+"""
+
+
+def test_a_listing_loads_neither_the_app_nor_the_watcher(tmp_path):
+    # `imgcache list` in a script loop pays for what it uses: a scan, not watchdog.
+    done = subprocess.run(
+        [sys.executable, "-c", LIST_PROGRAM, str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "0 []"

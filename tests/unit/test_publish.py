@@ -308,7 +308,8 @@ def test_scratch_directories_have_an_unguessable_name_and_are_private(
     tmp_path, monkeypatch
 ) -> None:
     from imgcache.backends.config import Settings
-    from imgcache.backends.jobs.context import JobContext, JobLog
+    from imgcache.backends.jobs.context import JobContext
+    from imgcache.backends.jobs.logs import JobLog
     from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
     from imgcache.backends.tools.run import CancelToken
 

@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from imgcache.backends import watch
-from imgcache.backends.watch import CacheWatcher, filesystem_type, mount_table, needs_polling
+from imgcache.backends.watch import (
+    CacheWatcher,
+    filesystem_type,
+    mount_table,
+    needs_polling,
+    watcher,
+)
 
 # A warning from the watcher's threads is noise on stderr (watchdog warns when
 # `mkdir -p` races its recursive watch): here it fails the test.
@@ -148,9 +153,9 @@ def test_reads_never_reach_the_watchers_threads(tmp_path, watcher_factory, monke
     # decoding them competes with the scan for the interpreter.
     (tmp_path / "image.sif").write_bytes(b"SIF" * 100)
     seen: list[object] = []
-    real = watch._Handler.dispatch
+    real = watcher._Handler.dispatch
     monkeypatch.setattr(
-        watch._Handler, "dispatch", lambda self, event: (seen.append(event), real(self, event))
+        watcher._Handler, "dispatch", lambda self, event: (seen.append(event), real(self, event))
     )
     rec = Recorder()
     watcher_factory([tmp_path], rec)
@@ -181,11 +186,11 @@ def test_forced_polling_sees_changes(tmp_path, watcher_factory):
 
 
 def test_watch_limit_falls_back_to_polling_and_says_so(tmp_path, watcher_factory, monkeypatch):
-    class FullInotify(watch.Observer):
+    class FullInotify(watcher.Observer):
         def schedule(self, *args, **kwargs):
             raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
-    monkeypatch.setattr(watch, "Observer", FullInotify)
+    monkeypatch.setattr(watcher, "Observer", FullInotify)
     rec = Recorder()
     w = watcher_factory([tmp_path], rec, poll_interval=0.2)
     mode = w.modes[str(tmp_path)]

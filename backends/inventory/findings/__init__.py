@@ -24,6 +24,22 @@ from __future__ import annotations
 
 from imgcache.backends.inventory.findings.evaluator import Evaluator
 from imgcache.backends.inventory.findings.rules import evaluate
-from imgcache.backends.inventory.findings.vocabulary import ORDER, VOCABULARY, Term, finding
+from imgcache.backends.inventory.findings.vocabulary import (
+    GC_CODES,
+    GC_DEFAULT_CODES,
+    ORDER,
+    VOCABULARY,
+    Term,
+    finding,
+)
 
-__all__ = ["ORDER", "VOCABULARY", "Evaluator", "Term", "evaluate", "finding"]
+__all__ = [
+    "GC_CODES",
+    "GC_DEFAULT_CODES",
+    "ORDER",
+    "VOCABULARY",
+    "Evaluator",
+    "Term",
+    "evaluate",
+    "finding",
+]

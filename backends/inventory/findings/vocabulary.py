@@ -97,6 +97,11 @@ VOCABULARY: dict[str, Term] = {
     )
 }
 ORDER = tuple(VOCABULARY)
+#: Findings whose files gc can select (the words scripts pass to `gc --finding`).
+GC_CODES = ("corrupt", "incomplete", "not-an-image", "duplicate", "superseded", "stale")
+#: What gc selects when told nothing: files that are broken, left over, or unused.
+#: `superseded` (jobs may still name an old tag) and `not-an-image` only when asked.
+GC_DEFAULT_CODES = ("corrupt", "incomplete", "duplicate", "stale")
 
 
 def finding(code: str, reason: str) -> Finding:

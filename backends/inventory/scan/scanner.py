@@ -27,6 +27,7 @@ from imgcache.backends.inventory.scan.progress import (
     ScanStats,
 )
 from imgcache.backends.inventory.scan.walk import DirTree
+from imgcache.backends.mounts import filesystem_type, needs_polling
 
 
 class _CyclicGcPause:
@@ -68,10 +69,8 @@ gc_pause = _CyclicGcPause()
 
 def _on_network_filesystem(path: str) -> bool:
     """True when `path` lies on NFS, Lustre, GPFS and the like (from the mount table)."""
-    # Imported here: imgcache.backends.watch brings in watchdog, which a one-shot
-    # `imgcache list` never needs otherwise.
-    from imgcache.backends.watch import filesystem_type, needs_polling
-
+    # From `mounts`, not `watch`: watchdog is for the app's watcher, and a
+    # one-shot `imgcache list` never needs it.
     return needs_polling(filesystem_type(path))
 
 

@@ -36,9 +36,10 @@ from imgcache.backends.config import Settings
 from imgcache.backends.inventory import caches, naming, probe, refs
 from imgcache.backends.inventory.model import CacheKind, Format
 from imgcache.backends.jobs import errors, leftovers, publish
-from imgcache.backends.jobs.context import JobContext, open_job_log
+from imgcache.backends.jobs.context import JobContext
 from imgcache.backends.jobs.credentials import CredentialsError
 from imgcache.backends.jobs.locks import LockBusy, RefLock
+from imgcache.backends.jobs.logs import open_job_log
 from imgcache.backends.jobs.states import JobError, JobState, JobStatus
 from imgcache.backends.maintenance import MaintenanceError
 from imgcache.backends.tools import skopeo

@@ -1,11 +1,10 @@
-"""Watch the caches for changes other admins make, and say which directories changed.
+"""Watch the caches for changes other admins make: one watchdog watch per root, kept alive.
 
-Events are hints, not truth: each one only marks a directory dirty, a burst of
-them is coalesced into one call, and the scanner re-lists just those directories.
-Events inside imgcache's own trash and lock directories are dropped.
-inotify does not see changes made on other NFS/Lustre/GPFS clients, so caches on
-network filesystems (read from the mount table) are polled instead. A watcher that
-fails (inotify watch limit, root removed) falls back to polling and says so.
+Each root is watched by inotify, or by polling when it lies on a network
+filesystem (see `mounts`) or polling is forced. A watcher that fails (inotify
+watch limit, root removed) falls back to polling and says so; a supervisor thread
+notices emitters that died and roots that vanished or came back. The directories
+events touch go to a `DirtyBatcher`, which reports them in coalesced batches.
 """
 
 from __future__ import annotations
@@ -38,34 +37,11 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from imgcache.backends.inventory import caches
+from imgcache.backends.mounts import filesystem_type, needs_polling
+from imgcache.backends.watch.batches import DirtyBatcher
 
 log = logging.getLogger("imgcache.watch")
 
-#: Filesystems whose changes on other clients inotify cannot see.
-NETWORK_FILESYSTEMS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "lustre",
-        "gpfs",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "ceph",
-        "fuse.ceph-fuse",
-        "beegfs",
-        "panfs",
-        "9p",
-        "afs",
-        "glusterfs",
-        "fuse.glusterfs",
-        "fuse.sshfs",
-        "fuse.gcsfuse",
-        "wekafs",
-        "fuse.juicefs",
-    }
-)
 #: The events asked of the kernel. Not opens, reads and closes after reading:
 #: a scan opens every file it probes, and with those in the inotify mask each
 #: of 10,000 header reads came back as two events for watchdog's threads to
@@ -85,44 +61,6 @@ _WANTED = [
 ]
 
 
-def _unescape(field: str) -> str:
-    """Undo the octal escapes (\\040 for a space) of /proc mount tables."""
-    return field.encode().decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
-
-
-def mount_table(path: str = "/proc/self/mountinfo") -> list[tuple[str, str]]:
-    """(mount point, filesystem type) of every mount, in mount order."""
-    mounts = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fields = left.split()
-                rest = right.split()
-                if len(fields) >= 5 and rest:
-                    mounts.append((_unescape(fields[4]), rest[0]))
-    except OSError:
-        pass
-    return mounts
-
-
-def filesystem_type(path: str, mounts: Iterable[tuple[str, str]] | None = None) -> str | None:
-    """The type of the filesystem `path` lives on, from the mount table."""
-    real = os.path.realpath(path)
-    best: tuple[int, str] | None = None
-    for point, fstype in mount_table() if mounts is None else mounts:
-        inside = real == point or real.startswith(point.rstrip("/") + "/")
-        # Later mounts on the same point hide earlier ones, hence ">=".
-        if inside and (best is None or len(point) >= best[0]):
-            best = (len(point), fstype)
-    return best[1] if best else None
-
-
-def needs_polling(fstype: str | None) -> bool:
-    """True for filesystems whose remote changes inotify misses."""
-    return fstype is not None and (fstype in NETWORK_FILESYSTEMS or fstype.startswith("nfs"))
-
-
 @dataclass(frozen=True, slots=True)
 class WatchMode:
     """How one cache root is watched, for the status bar."""
@@ -135,6 +73,8 @@ class WatchMode:
 
 
 class _Handler(FileSystemEventHandler):
+    """Turns each event into the directories it touched and marks them dirty."""
+
     def __init__(self, mark: Callable[[Iterable[str]], None]) -> None:
         self._mark = mark
 
@@ -172,17 +112,11 @@ class CacheWatcher:
         supervise_interval: float = 1.0,
     ) -> None:
         self.roots = list(roots)
-        # "root/" of each root, for telling where an event's directory lies.
-        self._prefixes = [root.rstrip("/") + "/" for root in self.roots]
-        self._on_dirty = on_dirty
+        self._batcher = DirtyBatcher(self.roots, on_dirty, debounce)
         self._on_status = on_status or (lambda _message: None)
         self._poll_interval = poll_interval
         self._force_polling = force_polling
-        self._debounce = debounce
         self._supervise_interval = supervise_interval
-        self._dirty: set[str] = set()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._inotify: BaseObserver | None = None
         self._polling: BaseObserver | None = None
@@ -196,19 +130,7 @@ class CacheWatcher:
         Directories in imgcache's own trash and lock directories are dropped:
         nothing there is an image, and a delete or a pull moves files in there.
         """
-        wanted = [d for d in dirs if not self._reserved(d)]
-        if not wanted:
-            return
-        with self._lock:
-            self._dirty.update(wanted)
-        self._wake.set()
-
-    def _reserved(self, path: str) -> bool:
-        """True for a path in (or of) a reserved directory under one of the roots."""
-        for root in self._prefixes:
-            if path.startswith(root) and caches.reserved(path[len(root) :]):
-                return True
-        return False
+        self._batcher.mark(dirs)
 
     def start(self) -> None:
         """Start watching every root and the threads that flush and supervise."""
@@ -221,15 +143,17 @@ class CacheWatcher:
         )
         for root in self.roots:
             self._watch_root(root)
-        for target, name in ((self._flush_loop, "flush"), (self._supervise, "supervise")):
-            thread = threading.Thread(target=target, name=f"imgcache-watch-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads.append(self._batcher.start())
+        thread = threading.Thread(
+            target=self._supervise, name="imgcache-watch-supervise", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
         """Stop every observer and thread."""
         self._stop.set()
-        self._wake.set()
+        self._batcher.stop()
         for observer in (self._inotify, self._polling):
             if observer is not None:
                 with contextlib.suppress(Exception):
@@ -318,22 +242,6 @@ class CacheWatcher:
         except RuntimeError:  # the set changed while copied; assume fine until next time
             return True
         return any(e.watch == watch and e.is_alive() for e in emitters)
-
-    def _flush_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait()
-            if self._stop.is_set():
-                return
-            # Let a burst (a pull writing, an rsync) settle into one rescan.
-            self._stop.wait(self._debounce)
-            with self._lock:
-                dirty, self._dirty = self._dirty, set()
-                self._wake.clear()
-            if dirty:
-                try:
-                    self._on_dirty(dirty)
-                except Exception:  # a broken callback must not stop the watcher
-                    log.exception("watch callback failed")
 
     def _supervise(self) -> None:
         """Fall back to polling when an emitter dies; re-watch roots that come back."""
