@@ -25,7 +25,6 @@ from typing import Any, TextIO
 
 from imgcache.backends import config as config_mod
 from imgcache.backends.config import CacheSpec, Settings
-from imgcache.backends.jobs.queue import JobQueue
 from imgcache.backends.jobs.states import JobRequest, JobState, JobStatus
 from imgcache.tui.cli_common import (
     Formatter,
@@ -274,6 +273,10 @@ def job_dict(status: JobStatus) -> dict[str, Any]:
 def run_jobs(settings: Settings, requests: Sequence[JobRequest], *, as_json: bool = False) -> int:
     """Run `requests` on a job queue, showing progress (on stderr with `as_json`, which
     prints the results as JSON on stdout at the end); returns the exit status."""
+    # Here, not at the top: the queue brings every job kind and its tools, which
+    # `imgcache list` (and a TAB) parse past without needing.
+    from imgcache.backends.jobs.queue import JobQueue
+
     events: queue.Queue[JobStatus] = queue.Queue()
     jobs = JobQueue(settings, on_update=events.put)
     for path in jobs.cleanup_stale():

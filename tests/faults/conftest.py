@@ -18,7 +18,7 @@ import pytest
 from tests.builders import have
 from tests.integration.conftest import Seeded, seeded  # noqa: F401 - the session's registry
 from tests.integration.images import build_image, small_files
-from tests.integration.registry import ThrottledProxy, free_port
+from tests.integration.registry import ThrottledProxy, throttled_mirror
 
 #: An image of 12 MiB of random data: squashing it with xz on one core takes seconds.
 FAULT_REF = "imgcache-test/fault-big:1"
@@ -66,17 +66,8 @@ def fault_image(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> str
 @pytest.fixture
 def slow(registry_env: Seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ThrottledProxy:
     """A throttled mirror of docker.io for this test (a proxy the test may also cut off)."""
-    proxy = ThrottledProxy(registry_env.registry.port, RATE)
     conf = tmp_path / "slow-registries.conf"
-    conf.write_text(
-        "[[registry]]\n"
-        'prefix = "docker.io"\n'
-        f'location = "127.0.0.1:{free_port()}"\n'
-        "insecure = true\n\n"
-        "[[registry.mirror]]\n"
-        f'location = "{proxy.address}"\n'
-        "insecure = true\n"
-    )
+    proxy = throttled_mirror(registry_env.registry.port, RATE, conf)
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
     yield proxy
     proxy.kill()

@@ -162,3 +162,20 @@ class ThrottledProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def throttled_mirror(registry_port: int, rate: int, conf: Path) -> ThrottledProxy:
+    """A `ThrottledProxy` in front of the registry, written into `conf` as docker.io's
+    mirror; docker.io's own location is a closed port, so a pull reaches only the proxy
+    (and fails when the test cuts it off). Point CONTAINERS_REGISTRIES_CONF at `conf`."""
+    proxy = ThrottledProxy(registry_port, rate)
+    conf.write_text(
+        "[[registry]]\n"
+        'prefix = "docker.io"\n'
+        f'location = "127.0.0.1:{free_port()}"\n'
+        "insecure = true\n\n"
+        "[[registry.mirror]]\n"
+        f'location = "{proxy.address}"\n'
+        "insecure = true\n"
+    )
+    return proxy

@@ -25,7 +25,7 @@ from imgcache.backends.jobs.queue import JobQueue
 from imgcache.backends.jobs.states import JobRequest, JobState
 from tests.integration.conftest import BIG_REF
 from tests.integration.helpers import REPO, leftovers, probed, run_jobs
-from tests.integration.registry import ThrottledProxy, free_port
+from tests.integration.registry import ThrottledProxy, throttled_mirror
 
 pytestmark = [pytest.mark.tools, pytest.mark.xdist_group("registry")]
 
@@ -36,17 +36,8 @@ TARGET = "imgcache-test+big+1.sqsh"
 @pytest.fixture
 def slow(seeded, tmp_path, monkeypatch) -> ThrottledProxy:
     """A throttled mirror of docker.io for this test, through a proxy it may cut off."""
-    proxy = ThrottledProxy(seeded.registry.port, RATE)
     conf = tmp_path / "slow-registries.conf"
-    conf.write_text(
-        "[[registry]]\n"
-        'prefix = "docker.io"\n'
-        f'location = "127.0.0.1:{free_port()}"\n'
-        "insecure = true\n\n"
-        "[[registry.mirror]]\n"
-        f'location = "{proxy.address}"\n'
-        "insecure = true\n"
-    )
+    proxy = throttled_mirror(seeded.registry.port, RATE, conf)
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
     yield proxy
     proxy.kill()
